@@ -1,0 +1,58 @@
+"""The ``sal-kafka`` command: thin subcommands over the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from .._errors import SalKafkaError
+from . import _schemas
+
+__all__ = ["main"]
+
+# Each subcommand module offers ``add_parser(subparsers)`` which sets
+# ``func`` on its parser; ``func(args) -> exit status``.
+_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_schemas.add_parser]
+
+
+def _optional_subcommands() -> list[Callable[[argparse._SubParsersAction], None]]:
+    found = []
+    for module_name in ("_codegen", "_registry", "_kafka", "_dev"):
+        try:
+            module = __import__(f"{__name__}.{module_name}", fromlist=["add_parser"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{module_name}":
+                raise
+            continue
+        found.append(module.add_parser)
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``sal-kafka`` and all its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="sal-kafka", description="SAL topics over Kafka: schemas, registry, codecs, I/O."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in _SUBCOMMANDS + _optional_subcommands():
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``sal-kafka``; library errors are printed without a traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except SalKafkaError as exc:
+        print(f"sal-kafka {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"sal-kafka {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""One exception hierarchy for the whole library.
+
+Every error carries where it happened: a file and line for definition
+problems, a topic and field path for data problems, a URL and subject for
+registry problems.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SalKafkaError",
+    "XmlError",
+    "UnknownComponentError",
+    "ValidationError",
+    "CodecError",
+    "WireFormatError",
+    "UnknownSchemaError",
+    "RegistryError",
+    "IncompatibleSchemaError",
+    "KafkaIOError",
+]
+
+
+class SalKafkaError(Exception):
+    """Base class of every error raised by sal-kafka."""
+
+
+class XmlError(SalKafkaError):
+    """A ts_xml definition file is malformed or inconsistent.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and what was expected.
+    path : str or None
+        The file.
+    line : int or None
+        The line in that file.
+    element : str or None
+        The XML element (tag) at fault.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        path: str | None = None,
+        line: int | None = None,
+        element: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        self.element = element
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = self.path or "<unknown file>"
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.element:
+            where += f": <{self.element}>"
+        return f"{where}: {self.message}"
+
+
+class UnknownComponentError(XmlError):
+    """A component name that SALSubsystems.xml does not list."""
+
+
+class ValidationError(SalKafkaError, ValueError):
+    """A record does not match its topic.
+
+    The message follows msgspec's form, prefixed with the topic:
+    ``MTM1M3.tel_forceActuatorData: Expected 156 items, got 155 - at $.primaryCylinderForce``.
+    """
+
+
+class CodecError(SalKafkaError, ValueError):
+    """Avro bytes could not be encoded or decoded."""
+
+
+class WireFormatError(CodecError):
+    """A message is not in the Confluent wire format."""
+
+
+class UnknownSchemaError(CodecError):
+    """A message names a schema id that is not known."""
+
+
+class RegistryError(SalKafkaError):
+    """The schema registry refused a request or could not be reached."""
+
+    def __init__(self, message: str, url: str | None = None, subject: str | None = None):
+        self.url = url
+        self.subject = subject
+        where = ", ".join(p for p in (f"url={url}" if url else "", f"subject={subject}" if subject else "") if p)
+        super().__init__(f"{message} ({where})" if where else message)
+
+
+class IncompatibleSchemaError(RegistryError):
+    """A schema change breaks the subject's compatibility level."""
+
+
+class KafkaIOError(SalKafkaError):
+    """The Kafka broker refused a request, was unreachable, or lost a message."""

@@ -1,0 +1,442 @@
+"""The SAL model: components, topics, fields and enumerations.
+
+Pure data, read-only once built. Named as in ts_xml (``ComponentInfo``,
+``TopicInfo``, ``FieldInfo``) so that users of ts_xml and ts_salobj feel at
+home. Building a model from files is the job of ``_xml``; turning it into
+Avro is the job of ``_avro``.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "SAL_TYPES",
+    "EnumInfo",
+    "FieldInfo",
+    "TopicInfo",
+    "ComponentInfo",
+    "PRIVATE_FIELDS",
+    "ACKCMD_FIELDS",
+    "default_xml_dir",
+]
+
+#: SAL (IDL) type name -> Python scalar type.
+SAL_TYPES: Final[Mapping[str, type]] = {
+    "boolean": bool,
+    "byte": int,
+    "short": int,
+    "int": int,
+    "long": int,
+    "long long": int,
+    "unsigned short": int,
+    "unsigned int": int,
+    "float": float,
+    "double": float,
+    "string": str,
+}
+
+#: Inclusive value range of each SAL integer type.
+INT_RANGES: Final[Mapping[str, tuple[int, int]]] = {
+    "byte": (0, 255),
+    "short": (-(2**15), 2**15 - 1),
+    "int": (-(2**31), 2**31 - 1),
+    "long": (-(2**31), 2**31 - 1),
+    "long long": (-(2**63), 2**63 - 1),
+    "unsigned short": (0, 2**16 - 1),
+    "unsigned int": (0, 2**32 - 1),
+}
+
+
+class _NoDefault(enum.Enum):
+    NO_DEFAULT = "NO_DEFAULT"
+
+
+#: Marks a field without an Avro default (only camera ``.avsc`` topics have them).
+NO_DEFAULT: Final = _NoDefault.NO_DEFAULT
+
+
+@attrs.frozen
+class EnumInfo:
+    """An enumeration defined in the XML.
+
+    Attributes
+    ----------
+    name : str
+        Class name, e.g. ``SummaryStates`` (the part before the first ``_``).
+    members : tuple of (str, int)
+        Member names (without the prefix) and values, in definition order.
+    source : str
+        ``file:line`` of the defining ``<Enumeration>`` element.
+    """
+
+    name: str
+    members: tuple[tuple[str, int], ...]
+    source: str = ""
+
+    def as_dict(self) -> dict[str, int]:
+        """Return ``{member name: value}``."""
+        return dict(self.members)
+
+
+@attrs.frozen(cache_hash=True)
+class FieldInfo:
+    """One field of a topic.
+
+    Attributes
+    ----------
+    name : str
+        Field name (``EFDB_Name``).
+    sal_type : str
+        SAL type, one of `SAL_TYPES`.
+    count : int
+        Number of elements: 1 for a scalar. Always 1 for strings.
+    units : str or None
+        Units; ``"unitless"`` when the XML gives none. None only for camera
+        ``.avsc`` fields without units.
+    description : str
+        Description, as written in the XML (not stripped).
+    string_size : int or None
+        ``IDL_Size`` of a string: the maximum length, or None (or 1) for unlimited.
+    enum : EnumInfo or None
+        The field's own ``<Enumeration>``, if any.
+    nullable : bool
+        The Avro type is ``["null", T]`` (camera ``.avsc`` fields only).
+    default : Any
+        The Avro default: the SAL type's zero value (a tuple of them for an
+        array), None, or `NO_DEFAULT`.
+    """
+
+    name: str
+    sal_type: str
+    count: int = 1
+    units: str | None = "unitless"
+    description: str = ""
+    string_size: int | None = None
+    enum: EnumInfo | None = None
+    nullable: bool = False
+    default: Any = attrs.field(default=attrs.Factory(lambda self: _zero_default(self), takes_self=True))
+
+    @property
+    def is_array(self) -> bool:
+        """True for a field with ``count > 1``."""
+        return self.count > 1
+
+    @property
+    def python_type(self) -> type:
+        """Python type of one element."""
+        return SAL_TYPES[self.sal_type]
+
+    @property
+    def max_length(self) -> int | None:
+        """Maximum string length, or None when unlimited."""
+        if self.string_size is not None and self.string_size > 1:
+            return self.string_size
+        return None
+
+    @property
+    def int_range(self) -> tuple[int, int] | None:
+        """Inclusive range of an integer field, or None."""
+        return INT_RANGES.get(self.sal_type)
+
+
+def _zero_default(field: FieldInfo) -> Any:
+    zero = SAL_TYPES[field.sal_type]()
+    return (zero,) * field.count if field.count > 1 else zero
+
+
+def _field(name: str, sal_type: str, description: str, units: str = "unitless") -> FieldInfo:
+    return FieldInfo(name=name, sal_type=sal_type, description=description, units=units)
+
+
+#: Private fields of every topic, in order; ``salIndex`` only on indexed components.
+PRIVATE_FIELDS: Final[tuple[FieldInfo, ...]] = (
+    _field("salIndex", "long", "SAL index (only present for indexed SAL components)"),
+    _field("private_sndStamp", "double", "Time of instance publication", "second"),
+    _field("private_rcvStamp", "double", "Time of instance reception", "second"),
+    _field(
+        "private_efdStamp",
+        "double",
+        "UTC time for EFD timestamp. An integer (the number of leap seconds) "
+        "different from private_sndStamp.",
+        "second",
+    ),
+    _field(
+        "private_kafkaStamp", "double", "TAI time at which the Kafka message was created.", "second"
+    ),
+    _field("private_seqNum", "long", "Sequence number"),
+    _field("private_revCode", "string", "Revision hashcode"),
+    _field(
+        "private_identity",
+        "string",
+        "Identity of publisher: SAL component name for a CSC or user@host for a user",
+    ),
+    _field("private_origin", "long", "Process ID of publisher"),
+)
+
+#: Public fields of the synthesized ``ackcmd`` topic.
+ACKCMD_FIELDS: Final[tuple[FieldInfo, ...]] = (
+    _field("ack", "long", "Acknowledgement code"),
+    _field("error", "long", "An error code; only relevant if ack=FAILED"),
+    _field("result", "string", "Message"),
+    _field("identity", "string", "private_identity field of the command being acknowledged"),
+    _field("origin", "long", "private_origin field of the command being acknowledged"),
+    _field(
+        "cmdtype",
+        "long",
+        "Index of command in alphabetical list of commands, with 0 being the first",
+    ),
+    _field(
+        "timeout",
+        "double",
+        "Estimated remaining duration of command; only relevant if ack=INPROGRESS",
+        "second",
+    ),
+)
+
+
+def private_fields(indexed: bool) -> tuple[FieldInfo, ...]:
+    """Return the private fields of a topic of an (un)indexed component."""
+    return PRIVATE_FIELDS if indexed else PRIVATE_FIELDS[1:]
+
+
+def attr_name_of(sal_name: str) -> str:
+    """Map a SAL topic name to the ts_salobj attribute name (``evt_x``, ``cmd_x``, ...)."""
+    if sal_name == "ackcmd":
+        return "ack_ackcmd"
+    if sal_name.startswith("logevent_"):
+        return "evt_" + sal_name[len("logevent_") :]
+    if sal_name.startswith("command_"):
+        return "cmd_" + sal_name[len("command_") :]
+    return "tel_" + sal_name
+
+
+@attrs.define(eq=False)
+class TopicInfo:
+    """One SAL topic of one component.
+
+    Attributes
+    ----------
+    component_name : str
+        SAL component name, e.g. ``MTM1M3``.
+    topic_subname : str
+        Sub-namespace of Kafka topic names, e.g. ``sal``.
+    sal_name : str
+        SAL topic name: ``command_x``, ``logevent_x``, the bare telemetry name, or ``ackcmd``.
+    fields : dict of str to FieldInfo
+        All fields in Avro order, private fields included.
+    description : str or None
+        Topic description; None for camera ``.avsc`` topics without one.
+    indexed : bool
+        Whether the component is indexed (has ``salIndex``).
+    enums : dict of str to EnumInfo
+        Enumerations declared inside this topic's element.
+    source : str
+        ``file:line`` where the topic is defined.
+    """
+
+    component_name: str
+    topic_subname: str
+    sal_name: str
+    fields: dict[str, FieldInfo]
+    description: str | None = ""
+    indexed: bool = False
+    enums: dict[str, EnumInfo] = attrs.field(factory=dict)
+    source: str = ""
+    attr_name: str = attrs.field(init=False)
+    kafka_name: str = attrs.field(init=False)
+    subject: str = attrs.field(init=False)
+    _avro_schema: dict[str, Any] | None = attrs.field(default=None, init=False, repr=False)
+    _rev_code: str | None = attrs.field(default=None, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.attr_name = attr_name_of(self.sal_name)
+        self.kafka_name = f"lsst.{self.topic_subname}.{self.component_name}.{self.sal_name}"
+        self.subject = f"{self.kafka_name}-value"
+
+    @property
+    def avro_subject(self) -> str:
+        """Alias of `subject`, as named in ts_xml."""
+        return self.subject
+
+    @property
+    def kind(self) -> str:
+        """``command``, ``event``, ``telemetry`` or ``ackcmd``."""
+        if self.sal_name == "ackcmd":
+            return "ackcmd"
+        if self.sal_name.startswith("command_"):
+            return "command"
+        if self.sal_name.startswith("logevent_"):
+            return "event"
+        return "telemetry"
+
+    @property
+    def full_name(self) -> str:
+        """``Component.attr_name``, used in error messages."""
+        return f"{self.component_name}.{self.attr_name}"
+
+    @property
+    def array_fields(self) -> dict[str, int]:
+        """``{field name: count}`` of the array fields."""
+        return {f.name: f.count for f in self.fields.values() if f.count > 1}
+
+    @property
+    def avro_schema(self) -> dict[str, Any]:
+        """The Avro schema (a dict), equal to the one ts_xml's ComponentInfo makes."""
+        if self._avro_schema is None:
+            from ._avro import topic_schema  # the model does not depend on _avro at import
+
+            self._avro_schema = topic_schema(self)
+        return self._avro_schema
+
+    @property
+    def rev_code(self) -> str:
+        """First 8 hex digits of the md5 of ``json.dumps(avro_schema, indent=4)``."""
+        if self._rev_code is None:
+            from ._avro import rev_code
+
+            self._rev_code = rev_code(self.avro_schema)
+        return self._rev_code
+
+    def __repr__(self) -> str:
+        return f"TopicInfo({self.kafka_name})"
+
+
+def default_xml_dir() -> Path:
+    """The definitions directory used when none is given.
+
+    ``SAL_KAFKA_XML_DIR`` if set, else the bundled ``xml_schemas/``.
+    """
+    env = os.environ.get("SAL_KAFKA_XML_DIR")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "xml_schemas", here.parent / "xml_schemas"):
+        if (candidate / "SALSubsystems.xml").is_file():
+            return candidate
+    return here.parent / "xml_schemas"
+
+
+@attrs.define(eq=False)
+class ComponentInfo:
+    """One SAL component and all its topics.
+
+    Attributes
+    ----------
+    name : str
+        SAL component name.
+    topic_subname : str
+        Sub-namespace of Kafka topic names.
+    description : str
+        From SALSubsystems.xml.
+    index_enumeration : str
+        ``IndexEnumeration`` as written (``no``, ``any``, ``DSM1=1,DSM2=2``, ...).
+    added_generics : tuple of str
+        ``mandatory`` followed by the ``AddedGenerics`` entries.
+    topics : dict of str to TopicInfo
+        ``{attr_name: TopicInfo}`` in ts_xml order.
+    enums : dict of str to EnumInfo
+        File-level enumerations of the component and of SALGenerics.xml.
+    xml_dir : Path
+        Directory holding SALSubsystems.xml.
+    """
+
+    name: str
+    topic_subname: str
+    description: str
+    index_enumeration: str
+    added_generics: tuple[str, ...]
+    topics: dict[str, TopicInfo]
+    enums: dict[str, EnumInfo]
+    xml_dir: Path
+
+    @property
+    def indexed(self) -> bool:
+        """True unless ``IndexEnumeration`` is ``no``."""
+        return self.index_enumeration.strip() != "no"
+
+    @property
+    def index_values(self) -> dict[str, int]:
+        """Named SAL indices from ``IndexEnumeration`` (``DSM1=1,...``); empty for ``any``/``no``."""
+        text = self.index_enumeration.strip()
+        if text in ("no", "any"):
+            return {}
+        values: dict[str, int] = {}
+        for i, entry in enumerate(e.strip() for e in text.split(",") if e.strip()):
+            name, _, value = entry.partition("=")
+            values[name.strip()] = int(value) if value.strip() else i + 1
+        return values
+
+    @classmethod
+    def load(
+        cls, name: str, xml_dir: str | os.PathLike[str] | None = None, topic_subname: str = "sal"
+    ) -> ComponentInfo:
+        """Load one component from a ts_xml-format directory.
+
+        Parameters
+        ----------
+        name : str
+            Component name as listed in ``SALSubsystems.xml``.
+        xml_dir : path-like, optional
+            Directory holding ``SALSubsystems.xml``; defaults to `default_xml_dir`.
+        topic_subname : str
+            Sub-namespace of Kafka topic names.
+
+        Raises
+        ------
+        XmlError
+            If a definition file is malformed; `UnknownComponentError` if
+            ``name`` is not listed.
+        """
+        from ._xml import load_component
+
+        return load_component(name, xml_dir, topic_subname)
+
+    @staticmethod
+    def list_components(xml_dir: str | os.PathLike[str] | None = None) -> list[str]:
+        """Names of the components listed in ``SALSubsystems.xml``, in file order."""
+        from ._xml import list_components
+
+        return list_components(xml_dir)
+
+    @classmethod
+    def load_all(
+        cls, xml_dir: str | os.PathLike[str] | None = None, topic_subname: str = "sal"
+    ) -> dict[str, ComponentInfo]:
+        """Load every component of a directory: ``{name: ComponentInfo}``."""
+        return {n: cls.load(n, xml_dir, topic_subname) for n in cls.list_components(xml_dir)}
+
+    def __iter__(self) -> Iterator[TopicInfo]:
+        return iter(self.topics.values())
+
+    def __getitem__(self, attr_name: str) -> TopicInfo:
+        return self.topics[attr_name]
+
+    def topic(self, name: str) -> TopicInfo:
+        """Find a topic by attr name (``tel_x``), SAL name (``logevent_x``) or bare name.
+
+        Raises
+        ------
+        KeyError
+            With the list of known topics.
+        """
+        if name in self.topics:
+            return self.topics[name]
+        for info in self.topics.values():
+            if name in (info.sal_name, info.attr_name.split("_", 1)[1]):
+                return info
+        raise KeyError(
+            f"{self.name} has no topic {name!r}; known: {', '.join(sorted(self.topics))}"
+        )
+
+    def __repr__(self) -> str:
+        return f"ComponentInfo({self.name}, {len(self.topics)} topics)"
