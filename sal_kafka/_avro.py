@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ._model import NO_DEFAULT, FieldInfo, TopicInfo
+from ._model import NO_DEFAULT, SAL_TYPES, ZERO, FieldInfo, TopicInfo
 
 __all__ = ["AVRO_TYPES", "field_schema", "topic_schema", "rev_code", "dumps_schema"]
 
@@ -41,17 +41,42 @@ def field_schema(field: FieldInfo) -> dict[str, Any]:
     return hit[1]
 
 
+# SAL type -> (Avro type, zero value), for the common path below.
+_SCALARS: Final[Mapping[str, tuple[str, Any]]] = {
+    sal: (avro, SAL_TYPES[sal]()) for sal, avro in AVRO_TYPES.items()
+}
+
+
 def _make_field_schema(field: FieldInfo) -> dict[str, Any]:
-    scalar: Any = AVRO_TYPES[field.sal_type]
+    avro, zero = _SCALARS[field.sal_type]
+    if field.avro_default is ZERO and not field.nullable and field.units is not None:
+        # ts_xml's shape; by far the most common, so built in one step
+        if field.count > 1:
+            return {
+                "name": field.name,
+                "type": {"type": "array", "items": avro},
+                "default": [zero] * field.count,
+                "description": field.description,
+                "units": field.units,
+            }
+        return {
+            "name": field.name,
+            "type": avro,
+            "default": zero,
+            "description": field.description,
+            "units": field.units,
+        }
+    return _make_avsc_field_schema(field, avro)
+
+
+def _make_avsc_field_schema(field: FieldInfo, avro: str) -> dict[str, Any]:
+    """Camera ``.avsc`` fields: nullable types, missing defaults or units."""
+    avro_type: Any = ["null", avro] if field.nullable else avro
     if field.count > 1:
-        avro_type: Any = {"type": "array", "items": scalar}
-    elif field.nullable:
-        avro_type = ["null", scalar]
-    else:
-        avro_type = scalar
+        avro_type = {"type": "array", "items": avro}
     schema: dict[str, Any] = {"name": field.name, "type": avro_type}
-    if field.default is not NO_DEFAULT:
-        default = field.default
+    default = field.default
+    if default is not NO_DEFAULT:
         schema["default"] = list(default) if isinstance(default, tuple) else default
     schema["description"] = field.description
     if field.units is not None:
@@ -86,7 +111,7 @@ def topic_schema(topic: TopicInfo) -> dict[str, Any]:
 
 
 def rev_code(schema: Mapping[str, Any]) -> str:
-    """First 8 hex digits of the md5 of ``json.dumps(schema, indent=4)``, as ts_salobj computes it."""
+    """First 8 hex digits of the md5 of ``json.dumps(schema, indent=4)`` (as ts_salobj)."""
     return hashlib.md5(json.dumps(schema, indent=4).encode()).hexdigest()[:8]
 
 

@@ -7,14 +7,23 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
 from ._avro import dumps_schema
 from ._model import ComponentInfo
 from ._util import gc_paused
+from ._xml import prefetch
 
-__all__ = ["SchemaSummary", "load_components", "render_schemas", "write_schemas", "check_schemas"]
+__all__ = [
+    "SchemaSummary",
+    "avro_schemas",
+    "load_components",
+    "render_schemas",
+    "write_schemas",
+    "check_schemas",
+]
 
 
 @attrs.frozen
@@ -33,6 +42,8 @@ class SchemaSummary:
         Files written (generation) or found different (check).
     diffs : tuple of str
         Readable differences found by a check; empty when all match.
+    checked : bool
+        True for a check run, False for a generation run.
     """
 
     components: int
@@ -40,12 +51,13 @@ class SchemaSummary:
     seconds: float
     written: int = 0
     diffs: tuple[str, ...] = ()
+    checked: bool = False
 
     def __str__(self) -> str:
+        verb = "differ" if self.checked else "written"
         return (
             f"{self.components} components, {self.topics} topics, "
-            f"{self.written} files {'differ' if self.diffs else 'written'}, "
-            f"{self.seconds:.3f} s"
+            f"{self.written} files {verb}, {self.seconds:.3f} s"
         )
 
 
@@ -57,7 +69,14 @@ def load_components(
     """Load the named components, or all of ``xml_dir`` when ``names`` is empty."""
     with gc_paused():
         selected = list(names) or ComponentInfo.list_components(xml_dir)
+        prefetch(selected, xml_dir)
         return [ComponentInfo.load(n, xml_dir, topic_subname) for n in selected]
+
+
+def avro_schemas(components: Iterable[ComponentInfo]) -> dict[str, dict[str, Any]]:
+    """``{kafka topic name: Avro schema}`` of every topic of ``components``."""
+    with gc_paused():
+        return {t.kafka_name: t.avro_schema for c in components for t in c}
 
 
 def render_schemas(components: Iterable[ComponentInfo]) -> dict[Path, str]:
@@ -70,7 +89,9 @@ def render_schemas(components: Iterable[ComponentInfo]) -> dict[Path, str]:
         }
 
 
-def write_schemas(components: Sequence[ComponentInfo], out: str | os.PathLike[str]) -> SchemaSummary:
+def write_schemas(
+    components: Sequence[ComponentInfo], out: str | os.PathLike[str]
+) -> SchemaSummary:
     """Write every topic's schema under ``out``; unchanged files are left untouched."""
     start = time.perf_counter()
     root = Path(out)
@@ -89,7 +110,9 @@ def write_schemas(components: Sequence[ComponentInfo], out: str | os.PathLike[st
     )
 
 
-def check_schemas(components: Sequence[ComponentInfo], out: str | os.PathLike[str]) -> SchemaSummary:
+def check_schemas(
+    components: Sequence[ComponentInfo], out: str | os.PathLike[str]
+) -> SchemaSummary:
     """Compare the schemas with those under ``out``; report missing, stale and changed files."""
     start = time.perf_counter()
     root = Path(out)
@@ -120,4 +143,5 @@ def check_schemas(components: Sequence[ComponentInfo], out: str | os.PathLike[st
         time.perf_counter() - start,
         len(diffs),
         tuple(diffs),
+        checked=True,
     )

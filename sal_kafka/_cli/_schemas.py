@@ -12,7 +12,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "schemas",
         help="write one .avsc per topic (or --check them)",
-        description="Generate Avro schemas from ts_xml definitions: OUT/<Component>/<sal_name>.avsc.",
+        description="Generate Avro schemas from ts_xml: OUT/<Component>/<sal_name>.avsc.",
     )
     add_xml_arguments(parser)
     parser.add_argument("--out", required=True, help="output directory")
@@ -29,7 +29,8 @@ def add_xml_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--xml-dir",
         default=None,
-        help="folder holding SALSubsystems.xml (default: $SAL_KAFKA_XML_DIR, then the bundled xml_schemas/)",
+        help="folder holding SALSubsystems.xml "
+        "(default: $SAL_KAFKA_XML_DIR, then the bundled xml_schemas/)",
     )
     parser.add_argument("--subname", default="sal", help="topic sub-namespace (default: sal)")
     parser.add_argument("components", nargs="*", metavar="COMPONENT", help="default: all")
