@@ -1,0 +1,110 @@
+"""Data classes of topics, built at run time and cached.
+
+The msgspec and attrs classes are made by executing the very source that
+``sal-kafka codegen`` writes (see `_codegen`), so both behave the same. The
+stdlib dataclass mirrors ts_salobj's (``DataType(**data)`` checks array
+lengths) and serves the ``dataclass`` validation modes and readers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import threading
+from typing import Any
+
+from ._codegen import HEADERS, Style, class_source, enum_source
+from ._model import EnumInfo, TopicInfo
+
+__all__ = ["data_class", "msgspec_class", "attrs_class", "dataclass_class", "enum_class"]
+
+_lock = threading.Lock()
+_classes: dict[tuple[Any, ...], type] = {}
+
+
+def _key(topic: TopicInfo, style: str) -> tuple[Any, ...]:
+    # Same component, name and fields -> same class, across loads of the XML.
+    return (style, topic.component_name, topic.sal_name, tuple(topic.fields.values()))
+
+
+def _exec_class(source: str, style: str, name: str, module: str) -> type:
+    namespace: dict[str, Any] = {"__name__": module}
+    exec(compile(HEADERS[style] + "\n" + source, f"<sal_kafka {module}.{name}>", "exec", dont_inherit=True), namespace)
+    cls: type = namespace[name]
+    return cls
+
+
+def data_class(topic: TopicInfo, style: Style) -> type:
+    """The ``msgspec`` or ``attrs`` class of ``topic`` (one per topic, cached)."""
+    key = _key(topic, style)
+    cls = _classes.get(key)
+    if cls is None:
+        with _lock:
+            cls = _classes.get(key)
+            if cls is None:
+                module = f"sal_kafka.classes.{topic.component_name}"
+                source = class_source(topic, style)
+                cls = _classes[key] = _exec_class(source, style, topic.attr_name, module)
+    return cls
+
+
+def msgspec_class(topic: TopicInfo) -> type:
+    """The `msgspec.Struct` class of ``topic``: typed, documented, constrained."""
+    return data_class(topic, "msgspec")
+
+
+def attrs_class(topic: TopicInfo) -> type:
+    """The attrs class (slots, validators) of ``topic``."""
+    return data_class(topic, "attrs")
+
+
+def dataclass_class(topic: TopicInfo) -> type:
+    """A stdlib dataclass as ts_salobj makes it: defaults, and an array-length check."""
+    key = _key(topic, "dataclass")
+    cls = _classes.get(key)
+    if cls is None:
+        with _lock:
+            cls = _classes.get(key)
+            if cls is None:
+                cls = _classes[key] = _make_dataclass(topic)
+    return cls
+
+
+def _make_dataclass(topic: TopicInfo) -> type:
+    arrays = topic.array_fields
+    full_name = topic.full_name
+
+    def __post_init__(self: Any) -> None:
+        for name, count in arrays.items():
+            got = len(getattr(self, name))
+            if got != count:
+                from ._errors import ValidationError
+
+                raise ValidationError(f"{full_name}: Expected {count} items, got {got} - at $.{name}")
+
+    specs = []
+    for f in topic.fields.values():
+        kind = f.python_type
+        if f.count > 1:
+            zero, count = kind(), f.count
+            specs.append(
+                (f.name, list[kind], dataclasses.field(default_factory=lambda z=zero, n=count: [z] * n))  # type: ignore[valid-type]
+            )
+        else:
+            specs.append((f.name, kind, dataclasses.field(default=None if f.nullable else kind())))
+    return dataclasses.make_dataclass(
+        topic.attr_name, specs, namespace={"__post_init__": __post_init__}, kw_only=True
+    )
+
+
+_enums: dict[EnumInfo, type[enum.IntEnum]] = {}
+
+
+def enum_class(info: EnumInfo) -> type[enum.IntEnum]:
+    """The `enum.IntEnum` of an XML enumeration (cached)."""
+    cls = _enums.get(info)
+    if cls is None:
+        namespace: dict[str, Any] = {"__name__": "sal_kafka.enums"}
+        exec(compile("import enum\n" + enum_source(info), f"<sal_kafka enum {info.name}>", "exec", dont_inherit=True), namespace)
+        cls = _enums[info] = namespace[info.name]
+    return cls

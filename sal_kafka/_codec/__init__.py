@@ -1,0 +1,309 @@
+"""Encode and decode the records of one topic: Avro bodies and framed messages."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import attrs
+import fastavro
+import msgspec
+
+from .._classes import attrs_class, dataclass_class, msgspec_class
+from .._errors import CodecError, UnknownSchemaError, ValidationError
+from .._model import TopicInfo
+from .._validation import check_mode, custom_problem, explain
+from . import _runtime
+from ._compiled import CompiledCodec, compile_codec
+from ._framing import HEADER_SIZE, frame, schema_id_of, unframe
+
+__all__ = ["Codec", "Engine", "frame", "unframe", "schema_id_of", "HEADER_SIZE", "compiled_codec"]
+
+Engine = Literal["compiled", "fastavro"]
+_ENGINES = ("compiled", "fastavro")
+
+_lock = threading.Lock()
+_compiled: dict[tuple[Any, ...], CompiledCodec] = {}
+
+
+def compiled_codec(topic: TopicInfo) -> CompiledCodec:
+    """The generated codec functions of ``topic`` (cached per topic definition)."""
+    key = (topic.component_name, topic.sal_name, tuple(topic.fields.values()))
+    codec = _compiled.get(key)
+    if codec is None:
+        with _lock:
+            codec = _compiled.get(key)
+            if codec is None:
+                codec = _compiled[key] = compile_codec(topic)
+    return codec
+
+
+def _as_dict(record: Any) -> dict[str, Any]:
+    if type(record) is dict:
+        return record
+    if isinstance(record, Mapping):
+        return dict(record)
+    if isinstance(record, msgspec.Struct):
+        return msgspec.structs.asdict(record)
+    if attrs.has(type(record)):
+        return attrs.asdict(record, recurse=False)
+    if hasattr(record, "__dict__"):
+        return dict(vars(record))
+    raise ValidationError(f"expected a dict or a data class instance, got {type(record).__name__}")
+
+
+def _msgspec_message(exc: msgspec.ValidationError) -> str:
+    return str(exc).replace("`", "")
+
+
+class Codec:
+    """Avro codec of one topic.
+
+    Parameters
+    ----------
+    topic : TopicInfo
+        The topic; its `TopicInfo.avro_schema` is the reader and writer schema.
+    engine : {"compiled", "fastavro"}
+        ``compiled`` (default): generated per-topic functions; ``fastavro``:
+        the reference implementation. Both give the same bytes.
+    schema_id : int, optional
+        Registry id of the topic's schema, for `encode_message` and
+        `decode_message`.
+
+    Examples
+    --------
+    >>> codec = Codec(ComponentInfo.load("KTest")["evt_summaryState"])
+    >>> body = codec.encode(record, validation="strict")
+    >>> codec.decode(body) == record
+    True
+    """
+
+    def __init__(self, topic: TopicInfo, engine: Engine = "compiled", schema_id: int | None = None) -> None:
+        if engine not in _ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(_ENGINES)}")
+        self.topic = topic
+        self.engine = engine
+        self.schema_id = schema_id
+        self._parsed_schema: Any = None
+        self._resolved: dict[int, Any] = {}
+        if engine == "compiled":
+            self._fns: CompiledCodec | None = compiled_codec(topic)
+        else:
+            self._fns = None
+
+    def __repr__(self) -> str:
+        return f"Codec({self.topic.full_name}, engine={self.engine!r}, schema_id={self.schema_id})"
+
+    # ------------------------------------------------------------------ encoding
+
+    def encode(self, record: Any, validation: str = "none") -> bytes:
+        """Encode a record into an Avro body.
+
+        Parameters
+        ----------
+        record : dict, msgspec.Struct or attrs instance
+            All fields of the topic, private ones included.
+        validation : str
+            One of `sal_kafka.VALIDATION_MODES`.
+
+        Raises
+        ------
+        ValidationError
+            The record breaks the mode's rules, or cannot be encoded; the
+            message names the topic, the field path and index, what was
+            expected and what was got.
+        """
+        if validation == "none":
+            return self._encode_or_explain(record, strict=False)
+        if validation == "strict":
+            return self._encode_strict(record)
+        return self._encode_or_explain(self._prepare(record, check_mode(validation)), strict=False)
+
+    def _encode_raw(self, record: Any) -> bytes:
+        fns = self._fns
+        if fns is None:
+            return self._fastavro_encode(_as_dict(record))
+        if type(record) is dict:
+            return fns.encode_dict(record)
+        if isinstance(record, Mapping):
+            return fns.encode_dict(dict(record))
+        return fns.encode_object(record)
+
+    def _encode_or_explain(self, record: Any, strict: bool) -> bytes:
+        try:
+            return self._encode_raw(record)
+        except ValidationError:
+            raise
+        except Exception as exc:
+            raise self._failure(record, exc, strict) from None
+
+    def _encode_strict(self, record: Any) -> bytes:
+        fns = self._fns
+        try:
+            if fns is None:
+                problem = explain(self.topic, _as_dict(record), strict=True)
+                if problem:
+                    raise ValidationError(problem)
+                return self._fastavro_encode(_as_dict(record))
+            if type(record) is dict:
+                fns.check_dict(record)
+                return fns.encode_dict(record)
+            if isinstance(record, Mapping):
+                record = dict(record)
+                fns.check_dict(record)
+                return fns.encode_dict(record)
+            fns.check_object(record)
+            return fns.encode_object(record)
+        except ValidationError:
+            raise
+        except Exception as exc:
+            raise self._failure(record, exc, strict=True) from None
+
+    def _failure(self, record: Any, exc: Exception, strict: bool) -> ValidationError:
+        """Turn a failed fast path into a message that names the exact field."""
+        problem = explain(self.topic, record, strict=strict)
+        if problem is None and not strict:
+            problem = explain(self.topic, record, strict=True)
+        if problem is None:
+            problem = f"{self.topic.full_name}: cannot encode: {type(exc).__name__}: {exc}"
+        return ValidationError(problem)
+
+    def _prepare(self, record: Any, mode: str) -> Any:
+        """Run a non-strict mode's checks; return what is to be encoded."""
+        if mode == "custom":
+            data = _as_dict(record)
+            problem = custom_problem(self.topic, data)
+            if problem:
+                raise ValidationError(problem)
+            return data
+        family, _, decode = mode.partition("_and_")
+        data = _as_dict(record)
+        try:
+            if family == "msgspec":
+                obj = msgspec.convert(data, msgspec_class(self.topic))
+                return msgspec.structs.asdict(obj) if decode else data
+            if family == "attrs":
+                obj = attrs_class(self.topic)(**data)
+                return attrs.asdict(obj, recurse=False) if decode else data
+            obj = dataclass_class(self.topic)(**data)
+            return vars(obj) if decode else data
+        except ValidationError:
+            raise
+        except msgspec.ValidationError as exc:
+            raise ValidationError(f"{self.topic.full_name}: {_msgspec_message(exc)}") from None
+        except (TypeError, ValueError) as exc:
+            problem = explain(self.topic, data, strict=True) or f"{self.topic.full_name}: {exc}"
+            raise ValidationError(problem) from None
+
+    def validate(self, record: Any, validation: str = "strict") -> None:
+        """Check ``record`` in a validation mode without keeping the bytes."""
+        self.encode(record, validation)
+
+    # ------------------------------------------------------------------ decoding
+
+    def decode(self, data: bytes, cls: Callable[..., Any] | None = None) -> Any:
+        """Decode an Avro body written with this topic's schema.
+
+        Parameters
+        ----------
+        data : bytes
+            The Avro body (no wire-format header).
+        cls : callable, optional
+            Build the result with ``cls(**fields)``, e.g. the topic's msgspec
+            or attrs class; a dict by default.
+
+        Raises
+        ------
+        CodecError
+            If the body is truncated, corrupt, or has bytes after the record.
+        """
+        fns = self._fns
+        try:
+            if fns is None:
+                result = self._fastavro_decode(data, None)
+                return result if cls is None else cls(**result)
+            if cls is None:
+                return fns.decode_dict(data)
+            return fns.decode_into(data, cls)
+        except _runtime.CorruptData as exc:
+            raise CodecError(f"{self.topic.full_name}: corrupt Avro body: {exc}") from None
+
+    def decode_with_schema(self, data: bytes, writer_schema: Mapping[str, Any]) -> dict[str, Any]:
+        """Decode a body written with another version of the schema (Avro resolution).
+
+        Fields the writer lacks take the reader's defaults; fields the reader
+        lacks are dropped, as Avro schema resolution specifies.
+        """
+        return self._fastavro_decode(data, writer_schema)
+
+    # ------------------------------------------------------------------ wire format
+
+    def encode_message(self, record: Any, validation: str = "none", schema_id: int | None = None) -> bytes:
+        """Encode and frame: ``0x00``, the 4-byte schema id, the Avro body."""
+        sid = self.schema_id if schema_id is None else schema_id
+        if sid is None:
+            raise UnknownSchemaError(f"{self.topic.full_name}: no schema id to frame the message with")
+        return frame(sid, self.encode(record, validation))
+
+    def decode_message(
+        self,
+        data: bytes,
+        cls: Callable[..., Any] | None = None,
+        writer_schema: Callable[[int], Mapping[str, Any] | None] | None = None,
+    ) -> Any:
+        """Unframe and decode a message.
+
+        A message written with this codec's `schema_id` is decoded by the fast
+        path; another id is resolved with ``writer_schema(id)`` (e.g. a
+        registry lookup) and read by Avro schema resolution.
+
+        Raises
+        ------
+        WireFormatError
+            For a wrong magic byte or a message shorter than 5 bytes.
+        UnknownSchemaError
+            For an id that is neither this codec's nor known to ``writer_schema``.
+        CodecError
+            For a corrupt body.
+        """
+        sid, body = unframe(data)
+        if sid == self.schema_id or (self.schema_id is None and writer_schema is None):
+            return self.decode(body, cls)
+        schema = writer_schema(sid) if writer_schema is not None else None
+        if schema is None:
+            raise UnknownSchemaError(f"{self.topic.full_name}: unknown schema id {sid}")
+        result = self.decode_with_schema(body, schema)
+        return result if cls is None else cls(**result)
+
+    # ------------------------------------------------------------------ fastavro engine
+
+    def _schema(self) -> Any:
+        if self._parsed_schema is None:
+            self._parsed_schema = fastavro.parse_schema(self.topic.avro_schema)
+        return self._parsed_schema
+
+    def _fastavro_encode(self, record: dict[str, Any]) -> bytes:
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, self._schema(), record)
+        return buffer.getvalue()
+
+    def _fastavro_decode(self, data: bytes, writer_schema: Mapping[str, Any] | None) -> Any:
+        buffer = io.BytesIO(data)
+        try:
+            if writer_schema is None:
+                result = fastavro.schemaless_reader(buffer, self._schema(), None)
+            else:
+                key = id(writer_schema)
+                parsed = self._resolved.get(key)
+                if parsed is None or parsed[0] is not writer_schema:
+                    parsed = self._resolved[key] = (writer_schema, fastavro.parse_schema(dict(writer_schema)))
+                result = fastavro.schemaless_reader(buffer, parsed[1], self._schema())
+        except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError) as exc:
+            raise CodecError(f"{self.topic.full_name}: corrupt Avro body: {exc}") from None
+        if buffer.tell() != len(data):
+            raise CodecError(
+                f"{self.topic.full_name}: corrupt Avro body: {len(data) - buffer.tell()} bytes after the record"
+            )
+        return result

@@ -1,0 +1,323 @@
+"""Generate a per-topic Avro encoder, decoder and strict checker as Python source.
+
+The generated code is straight-line: runs of fixed-width fields (float,
+double, boolean) are packed or unpacked by one `struct.Struct` call, int
+and long fields are zig-zag varints (read inline), strings are
+length-prefixed, and an array of ``Count`` floats is one struct call. The
+bytes equal fastavro's for every valid record.
+
+The fast paths assume the shapes the schema promises (arrays of exactly
+``Count`` items, one block per array); anything else falls back to general
+helpers, so any valid Avro is read and any valid record is written.
+"""
+
+from __future__ import annotations
+
+import keyword
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from .._model import INT_RANGES, FieldInfo, TopicInfo
+from . import _runtime as rt
+
+__all__ = ["CompiledCodec", "compile_codec", "generate_source"]
+
+_FIXED_CODES = {"float": "f", "double": "d", "boolean": "?"}
+# struct codes that check a SAL integer type's exact range
+_INT_CODES = {
+    "byte": "B",
+    "short": "h",
+    "int": "i",
+    "long": "i",
+    "long long": "q",
+    "unsigned short": "H",
+    "unsigned int": "I",
+}
+
+
+@attrs.frozen
+class CompiledCodec:
+    """The generated functions of one topic.
+
+    Attributes
+    ----------
+    encode_dict, encode_object : callable
+        ``record -> bytes`` for a dict, or an object with attributes.
+    decode_dict : callable
+        ``bytes -> dict``.
+    decode_into : callable
+        ``(bytes, make) -> make(**fields)``, e.g. a data class.
+    check_dict, check_object : callable
+        Raise on anything ``strict`` validation rejects (cheap checks only;
+        what the encoder's struct calls check is not repeated).
+    source : str
+        The generated source, for inspection.
+    """
+
+    encode_dict: Callable[[Any], bytes]
+    encode_object: Callable[[Any], bytes]
+    decode_dict: Callable[[bytes], dict[str, Any]]
+    decode_into: Callable[[bytes, Callable[..., Any]], Any]
+    check_dict: Callable[[Any], None]
+    check_object: Callable[[Any], None]
+    source: str
+
+
+def _is_plain(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+class _Gen:
+    """Accumulates generated lines and the constants they refer to."""
+
+    def __init__(self, topic: TopicInfo) -> None:
+        self.topic = topic
+        self.fields = list(topic.fields.values())
+        self.consts: dict[str, Any] = {
+            "_wl": rt.write_long,
+            "_ws": rt.write_string,
+            "_wla": rt.write_long_array,
+            "_wba": rt.write_bool_array,
+            "_rl": rt.read_long,
+            "_rs": rt.read_string,
+            "_ra": rt.read_array,
+            "_ca": rt.continue_array,
+            "_lr": rt.long_reader,
+            "_br": rt.bool_reader,
+            "_sr": rt.string_reader,
+            "_cba": rt.check_bool_array,
+            "_Corrupt": rt.CorruptData,
+            "_struct_error": struct.error,
+            "_KEYS": frozenset(f.name for f in self.fields),
+        }
+        self._n = 0
+
+    def const(self, prefix: str, value: Any) -> str:
+        self._n += 1
+        name = f"_{prefix}{self._n}"
+        self.consts[name] = value
+        return name
+
+    # ------------------------------------------------------------------ encoder
+
+    def _get(self, f: FieldInfo, style: str) -> str:
+        if style == "dict":
+            return f"r[{f.name!r}]"
+        return f"r.{f.name}" if _is_plain(f.name) else f"getattr(r, {f.name!r})"
+
+    def _scalar_writer(self, f: FieldInfo, value: str) -> str:
+        if f.sal_type in ("float", "double"):
+            return f"{self.const('p', struct.Struct('<' + _FIXED_CODES[f.sal_type]).pack)}({value})"
+        if f.sal_type == "boolean":
+            return f'(b"\\x01" if {value} else b"\\x00")'
+        if f.sal_type == "string":
+            return f"_ws({value})"
+        return f"_wl({value})"
+
+    def _array_writer(self, f: FieldInfo, value: str) -> str:
+        if f.sal_type in ("float", "double"):
+            writer = rt.fixed_array_writer(f.count, _FIXED_CODES[f.sal_type])
+            return f"{self.const('fa', writer)}({value})"
+        if f.sal_type == "boolean":
+            return f"_wba({value})"
+        return f"_wla({value})"
+
+    def encoder(self, style: str) -> list[str]:
+        parts: list[str] = []
+        run: list[FieldInfo] = []
+
+        def flush() -> None:
+            if run:
+                fmt = "<" + "".join(_FIXED_CODES[f.sal_type] for f in run)
+                pack = self.const("p", struct.Struct(fmt).pack)
+                parts.append(f"{pack}({', '.join(self._get(f, style) for f in run)})")
+                run.clear()
+
+        for f in self.fields:
+            if f.count == 1 and not f.nullable and f.sal_type in _FIXED_CODES:
+                run.append(f)
+                continue
+            flush()
+            value = self._get(f, style)
+            if f.count > 1:
+                parts.append(self._array_writer(f, value))
+            elif f.nullable:
+                parts.append(
+                    f'(b"\\x00" if (x := {value}) is None else b"\\x02" + {self._scalar_writer(f, "x")})'
+                )
+            else:
+                parts.append(self._scalar_writer(f, value))
+        flush()
+        lines = [f"def encode_{style}(r):", "    return b''.join(("]
+        lines += [f"        {p}," for p in parts]
+        lines.append("    ))")
+        return lines
+
+    # ------------------------------------------------------------------ strict checker
+
+    def checker(self, style: str) -> list[str]:
+        lines = [f"def check_{style}(r):"]
+        if style == "dict":
+            lines.append("    if r.keys() != _KEYS: raise _Corrupt('fields')")
+        ints: list[FieldInfo] = []
+        for f in self.fields:
+            value = self._get(f, style)
+            guard = "x is not None and " if f.nullable else ""
+            if f.count > 1:
+                if f.sal_type in INT_RANGES:
+                    pack = self.const("ck", rt.exact_array_checker(f.count, _INT_CODES[f.sal_type]))
+                    lines.append(f"    {pack}(*{value})")
+                elif f.sal_type == "boolean":
+                    lines.append(f"    if not _cba({value}, {f.count}): raise _Corrupt({f.name!r})")
+                else:  # float arrays: the encoder's exact-count struct call checks the items
+                    lines.append(f"    if len({value}) != {f.count}: raise _Corrupt({f.name!r})")
+                continue
+            lines.append(f"    x = {value}")
+            if f.sal_type == "boolean":
+                cond = "x is not True and x is not False"
+            elif f.sal_type == "string":
+                cond = "type(x) is not str" + (f" or len(x) > {f.max_length}" if f.max_length else "")
+            elif f.sal_type in INT_RANGES:
+                ints.append(f)
+                cond = "type(x) is bool"
+            else:  # float, double: struct rejects non-numbers and float32 overflow
+                cond = "type(x) is bool or type(x) is str"
+            lines.append(f"    if {guard}({cond}): raise _Corrupt({f.name!r})")
+        plain_ints = [f for f in ints if not f.nullable]
+        if plain_ints:
+            fmt = "<" + "".join(_INT_CODES[f.sal_type] for f in plain_ints)
+            pack = self.const("ci", struct.Struct(fmt).pack)
+            lines.append(f"    {pack}({', '.join(self._get(f, style) for f in plain_ints)})")
+        for f in ints:
+            if f.nullable:
+                pack = self.const("ci", struct.Struct("<" + _INT_CODES[f.sal_type]).pack)
+                lines.append(f"    x = {self._get(f, style)}")
+                lines.append(f"    if x is not None: {pack}(x)")
+        return lines
+
+    # ------------------------------------------------------------------ decoder
+
+    def _read_long_lines(self, target: str) -> list[str]:
+        return [
+            "b = data[pos]",
+            "if b < 128:",
+            f"    {target} = (b >> 1) ^ -(b & 1); pos += 1",
+            "else:",
+            f"    {target}, pos = _rl(data, pos)",
+        ]
+
+    def _read_scalar(self, f: FieldInfo, target: str) -> list[str]:
+        if f.sal_type in _FIXED_CODES:
+            unpack = self.const("u", struct.Struct("<" + _FIXED_CODES[f.sal_type]).unpack_from)
+            size = struct.calcsize(_FIXED_CODES[f.sal_type])
+            return [f"{target}, = {unpack}(data, pos); pos += {size}"]
+        if f.sal_type == "string":
+            return [
+                *self._read_long_lines("n"),
+                "end = pos + n",
+                "if n < 0 or end > size: raise _Corrupt('string runs past the end')",
+                f"{target} = data[pos:end].decode(); pos = end",
+            ]
+        return self._read_long_lines(target)
+
+    def _read_array(self, f: FieldInfo, target: str) -> list[str]:
+        lines = self._read_long_lines("n")
+        if f.sal_type in ("float", "double"):
+            code = _FIXED_CODES[f.sal_type]
+            unpack = self.const("ua", struct.Struct(f"<{f.count}{code}").unpack_from)
+            reader = self.const("fr", rt.fixed_reader(code))
+            nbytes = f.count * struct.calcsize(code)
+            lines += [
+                f"if n == {f.count}:",
+                f"    {target} = list({unpack}(data, pos)); pos += {nbytes}",
+                "    if data[pos]:",
+                f"        {target}, pos = _ca(data, pos, {target}, {reader})",
+                "    else:",
+                "        pos += 1",
+                "else:",
+                f"    {target}, pos = _ra(data, pos, n, {reader})",
+            ]
+            return lines
+        reader = {"boolean": "_br", "string": "_sr"}.get(f.sal_type, "_lr")
+        return lines + [f"{target}, pos = _ra(data, pos, n, {reader})"]
+
+    def decoder_body(self) -> list[str]:
+        body: list[str] = ["pos = 0", "size = len(data)"]
+        run: list[tuple[int, FieldInfo]] = []
+
+        def flush() -> None:
+            if run:
+                fmt = "<" + "".join(_FIXED_CODES[f.sal_type] for _, f in run)
+                unpack = self.const("u", struct.Struct(fmt).unpack_from)
+                targets = ", ".join(f"v{i}" for i, _ in run)
+                body.append(f"{targets}, = {unpack}(data, pos); pos += {struct.calcsize(fmt)}")
+                run.clear()
+
+        for i, f in enumerate(self.fields):
+            if f.count == 1 and not f.nullable and f.sal_type in _FIXED_CODES:
+                run.append((i, f))
+                continue
+            flush()
+            if f.count > 1:
+                body += self._read_array(f, f"v{i}")
+            elif f.nullable:
+                body += ["b = data[pos]; pos += 1", "if b == 0:", f"    v{i} = None", "elif b == 2:"]
+                body += ["    " + line for line in self._read_scalar(f, f"v{i}")]
+                body += ["else:", "    raise _Corrupt(f'union branch byte {b} is neither 0 nor 2')"]
+            else:
+                body += self._read_scalar(f, f"v{i}")
+        flush()
+        body.append("if pos != size: raise _Corrupt(f'{size - pos} bytes after the record')")
+        return body
+
+    def decoder(self, name: str, args: str, result: str) -> list[str]:
+        lines = [f"def {name}({args}):", "    pos = 0", "    try:"]
+        lines += ["        " + line for line in self.decoder_body()]
+        lines += [
+            "    except (_struct_error, IndexError, UnicodeDecodeError, _Corrupt) as exc:",
+            "        raise _Corrupt(f'{exc} (at byte {pos} of {len(data)})') from None",
+            f"    return {result}",
+        ]
+        return lines
+
+    def source(self) -> str:
+        names = [f.name for f in self.fields]
+        as_dict = "{" + ", ".join(f"{n!r}: v{i}" for i, n in enumerate(names)) + "}"
+        if all(_is_plain(n) for n in names):
+            as_call = "make(" + ", ".join(f"{n}=v{i}" for i, n in enumerate(names)) + ")"
+        else:
+            as_call = f"make(**{as_dict})"
+        blocks = [
+            self.encoder("dict"),
+            self.encoder("object"),
+            self.checker("dict"),
+            self.checker("object"),
+            self.decoder("decode_dict", "data", as_dict),
+            self.decoder("decode_into", "data, make", as_call),
+        ]
+        return "\n\n".join("\n".join(b) for b in blocks) + "\n"
+
+
+def generate_source(topic: TopicInfo) -> tuple[str, dict[str, Any]]:
+    """The generated source of ``topic``'s codec and the constants it needs."""
+    gen = _Gen(topic)
+    return gen.source(), gen.consts
+
+
+def compile_codec(topic: TopicInfo) -> CompiledCodec:
+    """Generate and compile the codec functions of ``topic``."""
+    source, namespace = generate_source(topic)
+    code = compile(source, f"<sal_kafka codec {topic.full_name}>", "exec", dont_inherit=True)
+    exec(code, namespace)
+    return CompiledCodec(
+        encode_dict=namespace["encode_dict"],
+        encode_object=namespace["encode_object"],
+        decode_dict=namespace["decode_dict"],
+        decode_into=namespace["decode_into"],
+        check_dict=namespace["check_dict"],
+        check_object=namespace["check_object"],
+        source=source,
+    )
