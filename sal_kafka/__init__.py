@@ -5,6 +5,8 @@ The public API is re-exported here; the modules behind it are private.
 """
 
 from ._avro import AVRO_TYPES, rev_code, topic_schema
+from ._classes import attrs_class, data_class, dataclass_class, enum_class, msgspec_class
+from ._codec import Codec, frame, schema_id_of, unframe
 from ._errors import (
     CodecError,
     IncompatibleSchemaError,
@@ -28,10 +30,23 @@ from ._model import (
     TopicInfo,
     default_xml_dir,
 )
+from ._validation import MODES as VALIDATION_MODES
+from ._validation import explain
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "VALIDATION_MODES",
+    "Codec",
+    "attrs_class",
+    "data_class",
+    "dataclass_class",
+    "enum_class",
+    "explain",
+    "frame",
+    "msgspec_class",
+    "schema_id_of",
+    "unframe",
     "ACKCMD_FIELDS",
     "AVRO_TYPES",
     "PRIVATE_FIELDS",

@@ -29,7 +29,15 @@ def _key(topic: TopicInfo, style: str) -> tuple[Any, ...]:
 
 def _exec_class(source: str, style: str, name: str, module: str) -> type:
     namespace: dict[str, Any] = {"__name__": module}
-    exec(compile(HEADERS[style] + "\n" + source, f"<sal_kafka {module}.{name}>", "exec", dont_inherit=True), namespace)
+    exec(
+        compile(
+            HEADERS[style] + "\n" + source,
+            f"<sal_kafka {module}.{name}>",
+            "exec",
+            dont_inherit=True,
+        ),
+        namespace,
+    )
     cls: type = namespace[name]
     return cls
 
@@ -74,27 +82,32 @@ def _make_dataclass(topic: TopicInfo) -> type:
     arrays = topic.array_fields
     full_name = topic.full_name
 
-    def __post_init__(self: Any) -> None:
+    def __post_init__(self: Any) -> None:  # noqa: N807
         for name, count in arrays.items():
             got = len(getattr(self, name))
             if got != count:
                 from ._errors import ValidationError
 
-                raise ValidationError(f"{full_name}: Expected {count} items, got {got} - at $.{name}")
+                raise ValidationError(
+                    f"{full_name}: Expected {count} items, got {got} - at $.{name}"
+                )
 
-    specs = []
+    specs: list[tuple[str, Any, Any]] = []
     for f in topic.fields.values():
-        kind = f.python_type
+        kind: Any = f.python_type
         if f.count > 1:
-            zero, count = kind(), f.count
-            specs.append(
-                (f.name, list[kind], dataclasses.field(default_factory=lambda z=zero, n=count: [z] * n))  # type: ignore[valid-type]
-            )
+            factory = _list_factory(kind(), f.count)
+            specs.append((f.name, list[kind], dataclasses.field(default_factory=factory)))
         else:
-            specs.append((f.name, kind, dataclasses.field(default=None if f.nullable else kind())))
+            default = None if f.nullable else kind()
+            specs.append((f.name, kind, dataclasses.field(default=default)))
     return dataclasses.make_dataclass(
         topic.attr_name, specs, namespace={"__post_init__": __post_init__}, kw_only=True
     )
+
+
+def _list_factory(zero: Any, count: int) -> Any:
+    return lambda: [zero] * count
 
 
 _enums: dict[EnumInfo, type[enum.IntEnum]] = {}
@@ -105,6 +118,14 @@ def enum_class(info: EnumInfo) -> type[enum.IntEnum]:
     cls = _enums.get(info)
     if cls is None:
         namespace: dict[str, Any] = {"__name__": "sal_kafka.enums"}
-        exec(compile("import enum\n" + enum_source(info), f"<sal_kafka enum {info.name}>", "exec", dont_inherit=True), namespace)
+        exec(
+            compile(
+                "import enum\n" + enum_source(info),
+                f"<sal_kafka enum {info.name}>",
+                "exec",
+                dont_inherit=True,
+            ),
+            namespace,
+        )
         cls = _enums[info] = namespace[info.name]
     return cls

@@ -35,17 +35,14 @@ _PY_TYPES = {
 #: Imports each generated module starts with.
 HEADERS: dict[str, str] = {
     "msgspec": (
-        "import enum\n"
-        "from typing import Annotated\n\n"
-        "import msgspec\n"
-        "from msgspec import Meta\n"
+        "import enum\nfrom typing import Annotated\n\nimport msgspec\nfrom msgspec import Meta\n"
     ),
     "attrs": ("import enum\n\nimport attrs\nfrom attrs import validators as v\n"),
 }
 
 
 def member_name(name: str) -> str:
-    """A valid Python identifier for an enum member (``None`` -> ``None_``, ``2FACE`` -> ``_2FACE``)."""
+    """A valid identifier for an enum member: ``None`` -> ``None_``, ``2FACE`` -> ``_2FACE``."""
     if keyword.iskeyword(name):
         return name + "_"
     if not name.isidentifier():

@@ -67,7 +67,7 @@ def _scalar_problem(f: FieldInfo, v: Any, path: str, strict: bool) -> str | None
     if f.nullable and v is None:
         return None
     if kind == "boolean":
-        if strict and type(v) is not bool:
+        if strict and type(v) is not bool and not _is_numpy_bool(v):
             return f"Expected bool, got {_type_name(v)} - at {path}"
         return None
     if kind == "string":
@@ -88,13 +88,15 @@ def _scalar_problem(f: FieldInfo, v: Any, path: str, strict: bool) -> str | None
             return f"Expected int in [{lo}, {hi}] ({kind}), got {v} - at {path}"
         return None
     # float or double
-    if (strict and type(v) is bool) or (
-        not isinstance(v, (int, float)) and not _is_float_like(v)
-    ):
+    if (strict and type(v) is bool) or (not isinstance(v, (int, float)) and not _is_float_like(v)):
         return f"Expected float, got {_type_name(v)} - at {path}"
     if kind == "float" and math.isfinite(v) and abs(v) > FLOAT32_MAX:
         return f"Expected float32 (|x| <= {FLOAT32_MAX:.8g}, NaN or inf), got {v!r} - at {path}"
     return None
+
+
+def _is_numpy_bool(v: Any) -> bool:
+    return type(v).__module__ == "numpy" and type(v).__name__ in ("bool", "bool_")
 
 
 def _is_integer_like(v: Any) -> bool:
@@ -170,7 +172,9 @@ def custom_problem(topic: TopicInfo, record: Mapping[str, Any]) -> str | None:
             return f"{topic.full_name}: Unknown field {name!r} - at $"
         if f.count > 1:
             if hasattr(value, "__len__") and len(value) != f.count:
-                return f"{topic.full_name}: Expected {f.count} items, got {len(value)} - at $.{name}"
+                return (
+                    f"{topic.full_name}: Expected {f.count} items, got {len(value)} - at $.{name}"
+                )
         elif f.max_length is not None and isinstance(value, str) and len(value) > f.max_length:
             return (
                 f"{topic.full_name}: Expected str of at most {f.max_length} characters, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -54,8 +55,18 @@ def _as_dict(record: Any) -> dict[str, Any]:
     raise ValidationError(f"expected a dict or a data class instance, got {type(record).__name__}")
 
 
+_UNKNOWN_FIELD = re.compile(
+    r"^Object contains unknown field `(?P<name>[^`]*)`(?: - at `(?P<path>[^`]*)`)?$"
+)
+
+
 def _msgspec_message(exc: msgspec.ValidationError) -> str:
-    return str(exc).replace("`", "")
+    """msgspec's message in this library's form (no backticks; unknown fields alike)."""
+    text = str(exc)
+    match = _UNKNOWN_FIELD.match(text)
+    if match:
+        return f"Unknown field {match['name']!r} - at {match['path'] or '$'}"
+    return text.replace("`", "")
 
 
 class Codec:
@@ -80,7 +91,9 @@ class Codec:
     True
     """
 
-    def __init__(self, topic: TopicInfo, engine: Engine = "compiled", schema_id: int | None = None) -> None:
+    def __init__(
+        self, topic: TopicInfo, engine: Engine = "compiled", schema_id: int | None = None
+    ) -> None:
         if engine not in _ENGINES:
             raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(_ENGINES)}")
         self.topic = topic
@@ -180,6 +193,7 @@ class Codec:
             return data
         family, _, decode = mode.partition("_and_")
         data = _as_dict(record)
+        obj: Any
         try:
             if family == "msgspec":
                 obj = msgspec.convert(data, msgspec_class(self.topic))
@@ -227,7 +241,7 @@ class Codec:
             if cls is None:
                 return fns.decode_dict(data)
             return fns.decode_into(data, cls)
-        except _runtime.CorruptData as exc:
+        except _runtime.CorruptDataError as exc:
             raise CodecError(f"{self.topic.full_name}: corrupt Avro body: {exc}") from None
 
     def decode_with_schema(self, data: bytes, writer_schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -240,11 +254,15 @@ class Codec:
 
     # ------------------------------------------------------------------ wire format
 
-    def encode_message(self, record: Any, validation: str = "none", schema_id: int | None = None) -> bytes:
+    def encode_message(
+        self, record: Any, validation: str = "none", schema_id: int | None = None
+    ) -> bytes:
         """Encode and frame: ``0x00``, the 4-byte schema id, the Avro body."""
         sid = self.schema_id if schema_id is None else schema_id
         if sid is None:
-            raise UnknownSchemaError(f"{self.topic.full_name}: no schema id to frame the message with")
+            raise UnknownSchemaError(
+                f"{self.topic.full_name}: no schema id to frame the message with"
+            )
         return frame(sid, self.encode(record, validation))
 
     def decode_message(
@@ -298,12 +316,16 @@ class Codec:
                 key = id(writer_schema)
                 parsed = self._resolved.get(key)
                 if parsed is None or parsed[0] is not writer_schema:
-                    parsed = self._resolved[key] = (writer_schema, fastavro.parse_schema(dict(writer_schema)))
+                    parsed = self._resolved[key] = (
+                        writer_schema,
+                        fastavro.parse_schema(dict(writer_schema)),
+                    )
                 result = fastavro.schemaless_reader(buffer, parsed[1], self._schema())
         except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError) as exc:
             raise CodecError(f"{self.topic.full_name}: corrupt Avro body: {exc}") from None
         if buffer.tell() != len(data):
+            extra = len(data) - buffer.tell()
             raise CodecError(
-                f"{self.topic.full_name}: corrupt Avro body: {len(data) - buffer.tell()} bytes after the record"
+                f"{self.topic.full_name}: corrupt Avro body: {extra} bytes after the record"
             )
         return result

@@ -89,7 +89,7 @@ class _Gen:
             "_br": rt.bool_reader,
             "_sr": rt.string_reader,
             "_cba": rt.check_bool_array,
-            "_Corrupt": rt.CorruptData,
+            "_Corrupt": rt.CorruptDataError,
             "_struct_error": struct.error,
             "_KEYS": frozenset(f.name for f in self.fields),
         }
@@ -145,9 +145,8 @@ class _Gen:
             if f.count > 1:
                 parts.append(self._array_writer(f, value))
             elif f.nullable:
-                parts.append(
-                    f'(b"\\x00" if (x := {value}) is None else b"\\x02" + {self._scalar_writer(f, "x")})'
-                )
+                write = self._scalar_writer(f, "x")
+                parts.append(f'(b"\\x00" if (x := {value}) is None else b"\\x02" + {write})')
             else:
                 parts.append(self._scalar_writer(f, value))
         flush()
@@ -179,7 +178,9 @@ class _Gen:
             if f.sal_type == "boolean":
                 cond = "x is not True and x is not False"
             elif f.sal_type == "string":
-                cond = "type(x) is not str" + (f" or len(x) > {f.max_length}" if f.max_length else "")
+                cond = "type(x) is not str" + (
+                    f" or len(x) > {f.max_length}" if f.max_length else ""
+                )
             elif f.sal_type in INT_RANGES:
                 ints.append(f)
                 cond = "type(x) is bool"
@@ -264,7 +265,12 @@ class _Gen:
             if f.count > 1:
                 body += self._read_array(f, f"v{i}")
             elif f.nullable:
-                body += ["b = data[pos]; pos += 1", "if b == 0:", f"    v{i} = None", "elif b == 2:"]
+                body += [
+                    "b = data[pos]; pos += 1",
+                    "if b == 0:",
+                    f"    v{i} = None",
+                    "elif b == 2:",
+                ]
                 body += ["    " + line for line in self._read_scalar(f, f"v{i}")]
                 body += ["else:", "    raise _Corrupt(f'union branch byte {b} is neither 0 nor 2')"]
             else:

@@ -42,7 +42,9 @@ def schema_id_of(data: bytes) -> int:
         )
     magic, schema_id = _HEADER.unpack_from(data)
     if magic != MAGIC:
-        raise WireFormatError(f"wrong magic byte {data[0]:#04x}, expected 0x00 (Confluent wire format)")
+        raise WireFormatError(
+            f"wrong magic byte {data[0]:#04x}, expected 0x00 (Confluent wire format)"
+        )
     result: int = schema_id
     return result
 

@@ -9,7 +9,7 @@ ended by a zero count, unions as a branch index then the value.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -26,14 +26,14 @@ __all__ = [
     "long_reader",
     "bool_reader",
     "string_reader",
-    "CorruptData",
+    "CorruptDataError",
 ]
 
 # Encoded zig-zag varints of 0..127 after zig-zag, i.e. of the ints -64..63.
 _ONE_BYTE = [bytes((i,)) for i in range(128)]
 
 
-class CorruptData(ValueError):
+class CorruptDataError(ValueError):
     """Raised by the readers for bytes that are not valid Avro."""
 
 
@@ -136,7 +136,7 @@ def read_long(data: bytes, pos: int) -> tuple[int, int]:
     shift = 7
     while b & 0x80:
         if shift > 63:
-            raise CorruptData("varint longer than 10 bytes")
+            raise CorruptDataError("varint longer than 10 bytes")
         b = data[pos]
         pos += 1
         z |= (b & 0x7F) << shift
@@ -148,7 +148,7 @@ def read_string(data: bytes, pos: int) -> tuple[str, int]:
     n, pos = read_long(data, pos)
     end = pos + n
     if n < 0 or end > len(data):
-        raise CorruptData(f"string of {n} bytes runs past the end")
+        raise CorruptDataError(f"string of {n} bytes runs past the end")
     return data[pos:end].decode(), end
 
 
@@ -175,10 +175,10 @@ def long_reader(data: bytes, pos: int, n: int, out: list[Any]) -> int:
 def bool_reader(data: bytes, pos: int, n: int, out: list[Any]) -> int:
     end = pos + n
     if end > len(data):
-        raise CorruptData("array of boolean runs past the end")
+        raise CorruptDataError("array of boolean runs past the end")
     for b in data[pos:end]:
         if b > 1:
-            raise CorruptData(f"boolean byte {b:#04x} is neither 0 nor 1")
+            raise CorruptDataError(f"boolean byte {b:#04x} is neither 0 nor 1")
         out.append(b == 1)
     return end
 
@@ -190,7 +190,9 @@ def string_reader(data: bytes, pos: int, n: int, out: list[Any]) -> int:
     return pos
 
 
-def read_array(data: bytes, pos: int, n: int, read: Reader, out: list[Any] | None = None) -> tuple[list[Any], int]:
+def read_array(
+    data: bytes, pos: int, n: int, read: Reader, out: list[Any] | None = None
+) -> tuple[list[Any], int]:
     """Read array blocks; the first block's count ``n`` was already read."""
     items: list[Any] = [] if out is None else out
     while n:
@@ -208,5 +210,8 @@ def continue_array(data: bytes, pos: int, items: list[Any], read: Reader) -> tup
     return read_array(data, pos, n, read, items)
 
 
-def check_bool_array(a: Sequence[Any], count: int) -> bool:
+def check_bool_array(a: Any, count: int) -> bool:
+    """``strict``: exactly ``count`` items, each a bool (or a numpy bool array)."""
+    if _is_ndarray(a):
+        return len(a) == count and a.dtype.kind == "b"
     return len(a) == count and all(x is True or x is False for x in a)
