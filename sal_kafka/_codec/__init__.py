@@ -128,6 +128,16 @@ class Codec:
             message names the topic, the field path and index, what was
             expected and what was got.
         """
+        fns = self._fns
+        if fns is not None and type(record) is dict:
+            # the hot path, kept one call deep
+            try:
+                if validation == "none":
+                    return fns.encode_dict(record)
+                if validation == "strict":
+                    return fns.encode_strict_dict(record)
+            except Exception as exc:
+                raise self._failure(record, exc, strict=validation == "strict") from None
         if validation == "none":
             return self._encode_or_explain(record, strict=False)
         if validation == "strict":
@@ -161,14 +171,11 @@ class Codec:
                     raise ValidationError(problem)
                 return self._fastavro_encode(_as_dict(record))
             if type(record) is dict:
-                fns.check_dict(record)
-                return fns.encode_dict(record)
+                return fns.encode_strict_dict(record)
             if isinstance(record, Mapping):
                 record = dict(record)
-                fns.check_dict(record)
-                return fns.encode_dict(record)
-            fns.check_object(record)
-            return fns.encode_object(record)
+                return fns.encode_strict_dict(record)
+            return fns.encode_strict_object(record)
         except ValidationError:
             raise
         except Exception as exc:

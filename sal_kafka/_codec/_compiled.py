@@ -50,9 +50,9 @@ class CompiledCodec:
         ``bytes -> dict``.
     decode_into : callable
         ``(bytes, make) -> make(**fields)``, e.g. a data class.
-    check_dict, check_object : callable
-        Raise on anything ``strict`` validation rejects (cheap checks only;
-        what the encoder's struct calls check is not repeated).
+    encode_strict_dict, encode_strict_object : callable
+        The encoders fused with the checks of ``strict`` validation; they
+        raise on anything it rejects (the message comes from `explain`).
     source : str
         The generated source, for inspection.
     """
@@ -61,8 +61,8 @@ class CompiledCodec:
     encode_object: Callable[[Any], bytes]
     decode_dict: Callable[[bytes], dict[str, Any]]
     decode_into: Callable[[bytes, Callable[..., Any]], Any]
-    check_dict: Callable[[Any], None]
-    check_object: Callable[[Any], None]
+    encode_strict_dict: Callable[[Any], bytes]
+    encode_strict_object: Callable[[Any], bytes]
     source: str
 
 
@@ -91,7 +91,7 @@ class _Gen:
             "_cba": rt.check_bool_array,
             "_Corrupt": rt.CorruptDataError,
             "_struct_error": struct.error,
-            "_KEYS": frozenset(f.name for f in self.fields),
+            "_bool": bool,
         }
         self._n = 0
 
@@ -122,10 +122,11 @@ class _Gen:
             writer = rt.fixed_array_writer(f.count, _FIXED_CODES[f.sal_type])
             return f"{self.const('fa', writer)}({value})"
         if f.sal_type == "boolean":
-            return f"_wba({value})"
-        return f"_wla({value})"
+            return f"{self.const('ba', rt.bool_array_writer(f.count))}({value})"
+        return f"{self.const('la', rt.long_array_writer(f.count))}({value})"
 
-    def encoder(self, style: str) -> list[str]:
+    def _write_parts(self, value: Callable[[FieldInfo], str]) -> list[str]:
+        """Expressions whose bytes, joined, are the record; ``value(f)`` reads a field."""
         parts: list[str] = []
         run: list[FieldInfo] = []
 
@@ -133,7 +134,7 @@ class _Gen:
             if run:
                 fmt = "<" + "".join(_FIXED_CODES[f.sal_type] for f in run)
                 pack = self.const("p", struct.Struct(fmt).pack)
-                parts.append(f"{pack}({', '.join(self._get(f, style) for f in run)})")
+                parts.append(f"{pack}({', '.join(value(f) for f in run)})")
                 run.clear()
 
         for f in self.fields:
@@ -141,62 +142,101 @@ class _Gen:
                 run.append(f)
                 continue
             flush()
-            value = self._get(f, style)
             if f.count > 1:
-                parts.append(self._array_writer(f, value))
+                parts.append(self._array_writer(f, value(f)))
             elif f.nullable:
                 write = self._scalar_writer(f, "x")
-                parts.append(f'(b"\\x00" if (x := {value}) is None else b"\\x02" + {write})')
+                parts.append(f'(b"\\x00" if (x := {value(f)}) is None else b"\\x02" + {write})')
             else:
-                parts.append(self._scalar_writer(f, value))
+                parts.append(self._scalar_writer(f, value(f)))
         flush()
-        lines = [f"def encode_{style}(r):", "    return b''.join(("]
-        lines += [f"        {p}," for p in parts]
-        lines.append("    ))")
-        return lines
+        return ["    return b''.join(("] + [f"        {p}," for p in parts] + ["    ))"]
 
-    # ------------------------------------------------------------------ strict checker
+    def encoder(self, style: str) -> list[str]:
+        return [f"def encode_{style}(r):", *self._write_parts(lambda f: self._get(f, style))]
 
-    def checker(self, style: str) -> list[str]:
-        lines = [f"def check_{style}(r):"]
+    # ------------------------------------------------------------------ strict encoder
+
+    def strict_encoder(self, style: str) -> list[str]:
+        """The encoder fused with the checks of ``strict``.
+
+        Each field is read once into a local. The types of all plain scalars
+        are compared with the expected ones in one C-level tuple comparison;
+        only a mismatch (an int given for a float, a numpy scalar, or a real
+        error) runs the field-by-field check, which decides. Int ranges are
+        checked by one struct call with the SAL types' formats; float32 range
+        and non-numbers by the encoder's own struct calls.
+        """
+        index = {f.name: i for i, f in enumerate(self.fields)}
+
+        def local(f: FieldInfo) -> str:
+            return f"v{index[f.name]}"
+
+        lines = [f"def encode_strict_{style}(r):"]
         if style == "dict":
-            lines.append("    if r.keys() != _KEYS: raise _Corrupt('fields')")
-        ints: list[FieldInfo] = []
+            # with every expected key read below, equal sizes mean no unknown key
+            lines.append(f"    if len(r) != {len(self.fields)}: raise _Corrupt('fields')")
+        lines += [f"    {local(f)} = {self._get(f, style)}" for f in self.fields]
+        scalars = [f for f in self.fields if f.count == 1 and not f.nullable]
+        if scalars:
+            types = self.const("types", tuple(f.python_type for f in scalars))
+            values = ", ".join(local(f) for f in scalars)
+            lines.append(
+                f"    if tuple(map(type, ({values},))) != {types}: scalar_types_{style}(r)"
+            )
+        ints = [f for f in scalars if f.sal_type in INT_RANGES]
+        if ints:
+            fmt = "<" + "".join(_INT_CODES[f.sal_type] for f in ints)
+            pack = self.const("ci", struct.Struct(fmt).pack)
+            lines.append(f"    {pack}({', '.join(local(f) for f in ints)})")
+        for f in scalars:
+            if f.max_length:
+                lines.append(f"    if len({local(f)}) > {f.max_length}: raise _Corrupt({f.name!r})")
         for f in self.fields:
-            value = self._get(f, style)
-            guard = "x is not None and " if f.nullable else ""
+            value = local(f)
             if f.count > 1:
                 if f.sal_type in INT_RANGES:
                     pack = self.const("ck", rt.exact_array_checker(f.count, _INT_CODES[f.sal_type]))
                     lines.append(f"    {pack}(*{value})")
                 elif f.sal_type == "boolean":
                     lines.append(f"    if not _cba({value}, {f.count}): raise _Corrupt({f.name!r})")
-                else:  # float arrays: the encoder's exact-count struct call checks the items
+                else:  # the writer's exact-count struct call checks the items
                     lines.append(f"    if len({value}) != {f.count}: raise _Corrupt({f.name!r})")
-                continue
-            lines.append(f"    x = {value}")
+            elif f.nullable:
+                lines += self._nullable_check(f, value)
+        lines += self._write_parts(local)
+        return lines + [""] + self._scalar_types(style, scalars)
+
+    def _scalar_types(self, style: str, scalars: list[FieldInfo]) -> list[str]:
+        """Field-by-field type check of plain scalars (the slow path of ``strict``)."""
+        lines = [f"def scalar_types_{style}(r):"]
+        for f in scalars:
+            lines.append(f"    x = {self._get(f, style)}")
             if f.sal_type == "boolean":
                 cond = "x is not True and x is not False"
             elif f.sal_type == "string":
-                cond = "type(x) is not str" + (
-                    f" or len(x) > {f.max_length}" if f.max_length else ""
-                )
+                cond = "type(x) is not str"
             elif f.sal_type in INT_RANGES:
-                ints.append(f)
-                cond = "type(x) is bool"
-            else:  # float, double: struct rejects non-numbers and float32 overflow
+                cond = "type(x) is bool or not hasattr(x, '__index__')"
+            else:
                 cond = "type(x) is bool or type(x) is str"
-            lines.append(f"    if {guard}({cond}): raise _Corrupt({f.name!r})")
-        plain_ints = [f for f in ints if not f.nullable]
-        if plain_ints:
-            fmt = "<" + "".join(_INT_CODES[f.sal_type] for f in plain_ints)
-            pack = self.const("ci", struct.Struct(fmt).pack)
-            lines.append(f"    {pack}({', '.join(self._get(f, style) for f in plain_ints)})")
-        for f in ints:
-            if f.nullable:
-                pack = self.const("ci", struct.Struct("<" + _INT_CODES[f.sal_type]).pack)
-                lines.append(f"    x = {self._get(f, style)}")
-                lines.append(f"    if x is not None: {pack}(x)")
+            lines.append(f"    if {cond}: raise _Corrupt({f.name!r})")
+        if len(lines) == 1:
+            lines.append("    pass")
+        return lines
+
+    def _nullable_check(self, f: FieldInfo, value: str) -> list[str]:
+        lines = [f"    x = {value}"]
+        if f.sal_type == "boolean":
+            cond = "x is not True and x is not False"
+        elif f.sal_type == "string":
+            cond = "type(x) is not str"
+        else:
+            cond = "type(x) is bool"
+        lines.append(f"    if x is not None and ({cond}): raise _Corrupt({f.name!r})")
+        if f.sal_type in INT_RANGES:
+            pack = self.const("ci", struct.Struct("<" + _INT_CODES[f.sal_type]).pack)
+            lines.append(f"    if x is not None: {pack}(x)")
         return lines
 
     # ------------------------------------------------------------------ decoder
@@ -243,7 +283,27 @@ class _Gen:
             ]
             return lines
         reader = {"boolean": "_br", "string": "_sr"}.get(f.sal_type, "_lr")
-        return lines + [f"{target}, pos = _ra(data, pos, n, {reader})"]
+        if f.sal_type == "string":
+            return lines + [f"{target}, pos = _ra(data, pos, n, {reader})"]
+        # One block of Count one-byte items (ints -64..63, booleans) is read
+        # with C-level slicing; anything else by the general reader.
+        limit, convert = (
+            ("2", "list(map(bool, chunk))")
+            if f.sal_type == "boolean"
+            else (
+                "128",
+                "[(b >> 1) ^ -(b & 1) for b in chunk]",
+            )
+        )
+        lines += [
+            f"chunk = data[pos:pos + {f.count}]",
+            f"if (n == {f.count} and len(chunk) == {f.count} and max(chunk) < {limit}"
+            f" and data[pos + {f.count}] == 0):",
+            f"    {target} = {convert}; pos += {f.count + 1}",
+            "else:",
+            f"    {target}, pos = _ra(data, pos, n, {reader})",
+        ]
+        return lines
 
     def decoder_body(self) -> list[str]:
         body: list[str] = ["pos = 0", "size = len(data)"]
@@ -299,8 +359,8 @@ class _Gen:
         blocks = [
             self.encoder("dict"),
             self.encoder("object"),
-            self.checker("dict"),
-            self.checker("object"),
+            self.strict_encoder("dict"),
+            self.strict_encoder("object"),
             self.decoder("decode_dict", "data", as_dict),
             self.decoder("decode_into", "data, make", as_call),
         ]
@@ -323,7 +383,7 @@ def compile_codec(topic: TopicInfo) -> CompiledCodec:
         encode_object=namespace["encode_object"],
         decode_dict=namespace["decode_dict"],
         decode_into=namespace["decode_into"],
-        check_dict=namespace["check_dict"],
-        check_object=namespace["check_object"],
+        encode_strict_dict=namespace["encode_strict_dict"],
+        encode_strict_object=namespace["encode_strict_object"],
         source=source,
     )

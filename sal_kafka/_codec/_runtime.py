@@ -119,6 +119,41 @@ def fixed_array_writer(count: int, code: str) -> Callable[[Any], bytes]:
     return write
 
 
+# Encoded varints of zig-zag values below 2**14 (ints -8192..8191): one
+# table lookup per array item instead of a function call.
+_TWO_BYTES = [
+    bytes((z,)) if z < 128 else bytes(((z & 0x7F) | 0x80, z >> 7)) for z in range(1 << 14)
+]
+
+
+def long_array_writer(count: int) -> Callable[[Any], bytes]:
+    """Writer of an int/long array field of ``count`` items: table lookups for
+    items in -8192..8191, the general path for anything else."""
+    prefix = write_long(count)
+    table = _TWO_BYTES
+
+    def write(a: Any) -> bytes:
+        if type(a) is list and len(a) == count:
+            try:
+                return prefix + b"".join([table[(v << 1) ^ (v >> 63)] for v in a]) + b"\x00"
+            except IndexError:
+                pass  # a value outside -8192..8191: the general path
+        return write_long_array(a)
+
+    return write
+
+
+def bool_array_writer(count: int) -> Callable[[Any], bytes]:
+    prefix = write_long(count)
+
+    def write(a: Any) -> bytes:
+        if type(a) is list and len(a) == count:
+            return prefix + bytes(map(bool, a)) + b"\x00"
+        return write_bool_array(a)
+
+    return write
+
+
 def exact_array_checker(count: int, code: str) -> Callable[..., bytes]:
     """``struct`` packer that accepts exactly ``count`` items of ``code``: a
     C-speed check of length, type and range (``strict`` validation)."""
@@ -166,9 +201,15 @@ def fixed_reader(code: str) -> Reader:
 
 
 def long_reader(data: bytes, pos: int, n: int, out: list[Any]) -> int:
+    append = out.append
     for _ in range(n):
-        value, pos = read_long(data, pos)
-        out.append(value)
+        b = data[pos]
+        if b < 128:  # one-byte varint, read inline
+            append((b >> 1) ^ -(b & 1))
+            pos += 1
+        else:
+            value, pos = read_long(data, pos)
+            append(value)
     return pos
 
 
