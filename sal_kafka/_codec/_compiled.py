@@ -300,6 +300,12 @@ class _Gen:
             f"if (n == {f.count} and len(chunk) == {f.count} and max(chunk) < {limit}"
             f" and data[pos + {f.count}] == 0):",
             f"    {target} = {convert}; pos += {f.count + 1}",
+            "elif n > 0:",
+            f"    {target} = []; pos = {reader}(data, pos, n, {target})",
+            "    if data[pos]:",
+            f"        {target}, pos = _ca(data, pos, {target}, {reader})",
+            "    else:",
+            "        pos += 1",
             "else:",
             f"    {target}, pos = _ra(data, pos, n, {reader})",
         ]

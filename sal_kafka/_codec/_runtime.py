@@ -204,9 +204,13 @@ def long_reader(data: bytes, pos: int, n: int, out: list[Any]) -> int:
     append = out.append
     for _ in range(n):
         b = data[pos]
-        if b < 128:  # one-byte varint, read inline
+        if b < 128:  # one- and two-byte varints are read inline
             append((b >> 1) ^ -(b & 1))
             pos += 1
+        elif data[pos + 1] < 128:
+            z = (b & 0x7F) | (data[pos + 1] << 7)
+            append((z >> 1) ^ -(z & 1))
+            pos += 2
         else:
             value, pos = read_long(data, pos)
             append(value)
