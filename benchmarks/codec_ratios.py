@@ -60,9 +60,7 @@ def contenders_for(key: str) -> dict[str, dict[str, Callable[[], Any]]]:
     parsed = fastavro.parse_schema(topic.avro_schema)
     body = codec.encode(record)
     client = SchemaRegistryClient.new_client({"url": "mock://ratios"})
-    serializer = AvroSerializer(
-        client, json.dumps(topic.avro_schema), conf={"auto.register.schemas": True}
-    )
+    serializer = AvroSerializer(client, json.dumps(topic.avro_schema), conf={"auto.register.schemas": True})
     deserializer = AvroDeserializer(client)
     ctx = SerializationContext(topic.kafka_name, MessageField.VALUE)
     framed = serializer(record, ctx)
@@ -81,14 +79,10 @@ def contenders_for(key: str) -> dict[str, dict[str, Callable[[], Any]]]:
     decode = {
         "sal-kafka compiled": lambda: codec.decode(body),
         "sal-kafka compiled, into msgspec class": lambda: codec.decode(body, cls),
-        "fastavro schemaless_reader": lambda: fastavro.schemaless_reader(
-            io.BytesIO(body), parsed, None
-        ),
+        "fastavro schemaless_reader": lambda: fastavro.schemaless_reader(io.BytesIO(body), parsed, None),
         "confluent AvroDeserializer": lambda: deserializer(framed, ctx),
     }
-    modes = {
-        f"encode, validation={m}": (lambda m=m: codec.encode(record, m)) for m in VALIDATION_MODES
-    }
+    modes = {f"encode, validation={m}": (lambda m=m: codec.encode(record, m)) for m in VALIDATION_MODES}
     return {"encode": encode, "decode": decode, "validation": modes}
 
 

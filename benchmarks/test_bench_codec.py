@@ -96,9 +96,7 @@ def _confluent(key: str) -> tuple[AvroSerializer, AvroDeserializer, Serializatio
 
     client = SchemaRegistryClient.new_client({"url": "mock://bench"})
     topic = topic_of(key)
-    serializer = AvroSerializer(
-        client, json.dumps(topic.avro_schema), conf={"auto.register.schemas": True}
-    )
+    serializer = AvroSerializer(client, json.dumps(topic.avro_schema), conf={"auto.register.schemas": True})
     deserializer = AvroDeserializer(client)
     return serializer, deserializer, SerializationContext(topic.kafka_name, MessageField.VALUE)
 
@@ -134,9 +132,7 @@ def test_decode_fastavro(benchmark: Any, key: str) -> None:
     benchmark.group = f"{key}: decode"
     parsed = fastavro.parse_schema(topic_of(key).avro_schema)
     body = Codec(topic_of(key)).encode(record_of(key))
-    assert benchmark(
-        lambda: fastavro.schemaless_reader(io.BytesIO(body), parsed, None)
-    ) == record_of(key)
+    assert benchmark(lambda: fastavro.schemaless_reader(io.BytesIO(body), parsed, None)) == record_of(key)
 
 
 @pytest.mark.parametrize("key", list(TOPICS))

@@ -30,12 +30,17 @@ from ._model import (
     TopicInfo,
     default_xml_dir,
 )
+from ._registry import COMPATIBILITY_LEVELS, RegistrationResult, RegistryConfig, SchemaRegistry
 from ._validation import MODES as VALIDATION_MODES
 from ._validation import explain
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "COMPATIBILITY_LEVELS",
+    "RegistrationResult",
+    "RegistryConfig",
+    "SchemaRegistry",
     "VALIDATION_MODES",
     "Codec",
     "attrs_class",

@@ -42,9 +42,7 @@ def field_schema(field: FieldInfo) -> dict[str, Any]:
 
 
 # SAL type -> (Avro type, zero value), for the common path below.
-_SCALARS: Final[Mapping[str, tuple[str, Any]]] = {
-    sal: (avro, SAL_TYPES[sal]()) for sal, avro in AVRO_TYPES.items()
-}
+_SCALARS: Final[Mapping[str, tuple[str, Any]]] = {sal: (avro, SAL_TYPES[sal]()) for sal, avro in AVRO_TYPES.items()}
 
 
 def _make_field_schema(field: FieldInfo) -> dict[str, Any]:

@@ -88,9 +88,7 @@ def _make_dataclass(topic: TopicInfo) -> type:
             if got != count:
                 from ._errors import ValidationError
 
-                raise ValidationError(
-                    f"{full_name}: Expected {count} items, got {got} - at $.{name}"
-                )
+                raise ValidationError(f"{full_name}: Expected {count} items, got {got} - at $.{name}")
 
     specs: list[tuple[str, Any, Any]] = []
     for f in topic.fields.values():
@@ -101,9 +99,7 @@ def _make_dataclass(topic: TopicInfo) -> type:
         else:
             default = None if f.nullable else kind()
             specs.append((f.name, kind, dataclasses.field(default=default)))
-    return dataclasses.make_dataclass(
-        topic.attr_name, specs, namespace={"__post_init__": __post_init__}, kw_only=True
-    )
+    return dataclasses.make_dataclass(topic.attr_name, specs, namespace={"__post_init__": __post_init__}, kw_only=True)
 
 
 def _list_factory(zero: Any, count: int) -> Any:

@@ -34,9 +34,7 @@ _PY_TYPES = {
 
 #: Imports each generated module starts with.
 HEADERS: dict[str, str] = {
-    "msgspec": (
-        "import enum\nfrom typing import Annotated\n\nimport msgspec\nfrom msgspec import Meta\n"
-    ),
+    "msgspec": ("import enum\nfrom typing import Annotated\n\nimport msgspec\nfrom msgspec import Meta\n"),
     "attrs": ("import enum\n\nimport attrs\nfrom attrs import validators as v\n"),
 }
 
@@ -113,10 +111,9 @@ def _msgspec_annotation(f: FieldInfo) -> str:
 
 def _msgspec_field(f: FieldInfo) -> str:
     annotation = _msgspec_annotation(f)
+    value = _default(f)
     if f.count > 1:
-        value = f"msgspec.field(default_factory=lambda: [{_default(f)}] * {f.count})"
-    else:
-        value = _default(f)
+        value = f"msgspec.field(default_factory=lambda: [{value}] * {f.count})"
     return f"    {f.name}: {annotation} = {value}"
 
 

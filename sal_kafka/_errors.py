@@ -92,9 +92,7 @@ class RegistryError(SalKafkaError):
     def __init__(self, message: str, url: str | None = None, subject: str | None = None):
         self.url = url
         self.subject = subject
-        where = ", ".join(
-            p for p in (f"url={url}" if url else "", f"subject={subject}" if subject else "") if p
-        )
+        where = ", ".join(p for p in (f"url={url}" if url else "", f"subject={subject}" if subject else "") if p)
         super().__init__(f"{message} ({where})" if where else message)
 
 

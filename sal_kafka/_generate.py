@@ -55,10 +55,7 @@ class SchemaSummary:
 
     def __str__(self) -> str:
         verb = "differ" if self.checked else "written"
-        return (
-            f"{self.components} components, {self.topics} topics, "
-            f"{self.written} files {verb}, {self.seconds:.3f} s"
-        )
+        return f"{self.components} components, {self.topics} topics, {self.written} files {verb}, {self.seconds:.3f} s"
 
 
 def load_components(
@@ -82,16 +79,10 @@ def avro_schemas(components: Iterable[ComponentInfo]) -> dict[str, dict[str, Any
 def render_schemas(components: Iterable[ComponentInfo]) -> dict[Path, str]:
     """``{relative path: text}`` of every topic's ``<Component>/<sal_name>.avsc``."""
     with gc_paused():
-        return {
-            Path(c.name) / f"{t.sal_name}.avsc": dumps_schema(t.avro_schema)
-            for c in components
-            for t in c
-        }
+        return {Path(c.name) / f"{t.sal_name}.avsc": dumps_schema(t.avro_schema) for c in components for t in c}
 
 
-def write_schemas(
-    components: Sequence[ComponentInfo], out: str | os.PathLike[str]
-) -> SchemaSummary:
+def write_schemas(components: Sequence[ComponentInfo], out: str | os.PathLike[str]) -> SchemaSummary:
     """Write every topic's schema under ``out``; unchanged files are left untouched."""
     start = time.perf_counter()
     root = Path(out)
@@ -110,9 +101,7 @@ def write_schemas(
     )
 
 
-def check_schemas(
-    components: Sequence[ComponentInfo], out: str | os.PathLike[str]
-) -> SchemaSummary:
+def check_schemas(components: Sequence[ComponentInfo], out: str | os.PathLike[str]) -> SchemaSummary:
     """Compare the schemas with those under ``out``; report missing, stale and changed files."""
     start = time.perf_counter()
     root = Path(out)

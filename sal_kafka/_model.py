@@ -173,13 +173,10 @@ PRIVATE_FIELDS: Final[tuple[FieldInfo, ...]] = (
     _field(
         "private_efdStamp",
         "double",
-        "UTC time for EFD timestamp. An integer (the number of leap seconds) "
-        "different from private_sndStamp.",
+        "UTC time for EFD timestamp. An integer (the number of leap seconds) different from private_sndStamp.",
         "second",
     ),
-    _field(
-        "private_kafkaStamp", "double", "TAI time at which the Kafka message was created.", "second"
-    ),
+    _field("private_kafkaStamp", "double", "TAI time at which the Kafka message was created.", "second"),
     _field("private_seqNum", "long", "Sequence number"),
     _field("private_revCode", "string", "Revision hashcode"),
     _field(
@@ -441,9 +438,7 @@ class ComponentInfo:
         for info in self.topics.values():
             if name in (info.sal_name, info.attr_name.split("_", 1)[1]):
                 return info
-        raise KeyError(
-            f"{self.name} has no topic {name!r}; known: {', '.join(sorted(self.topics))}"
-        )
+        raise KeyError(f"{self.name} has no topic {name!r}; known: {', '.join(sorted(self.topics))}")
 
     def __repr__(self) -> str:
         return f"ComponentInfo({self.name}, {len(self.topics)} topics)"

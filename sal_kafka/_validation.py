@@ -153,11 +153,7 @@ def _record_problem(topic: TopicInfo, record: Any, strict: bool) -> str | None:
             if strict:
                 return f"Missing required field - at {path}"
             continue
-        problem = (
-            _array_problem(f, value, path, strict)
-            if f.count > 1
-            else _scalar_problem(f, value, path, strict)
-        )
+        problem = _array_problem(f, value, path, strict) if f.count > 1 else _scalar_problem(f, value, path, strict)
         if problem:
             return problem
     return None
@@ -172,12 +168,9 @@ def custom_problem(topic: TopicInfo, record: Mapping[str, Any]) -> str | None:
             return f"{topic.full_name}: Unknown field {name!r} - at $"
         if f.count > 1:
             if hasattr(value, "__len__") and len(value) != f.count:
-                return (
-                    f"{topic.full_name}: Expected {f.count} items, got {len(value)} - at $.{name}"
-                )
+                return f"{topic.full_name}: Expected {f.count} items, got {len(value)} - at $.{name}"
         elif f.max_length is not None and isinstance(value, str) and len(value) > f.max_length:
             return (
-                f"{topic.full_name}: Expected str of at most {f.max_length} characters, "
-                f"got {len(value)} - at $.{name}"
+                f"{topic.full_name}: Expected str of at most {f.max_length} characters, got {len(value)} - at $.{name}"
             )
     return None

@@ -50,9 +50,7 @@ _local = threading.local()
 def _parser() -> etree.XMLParser:
     parser = getattr(_local, "parser", None)
     if parser is None:
-        parser = _local.parser = etree.XMLParser(
-            remove_comments=True, remove_pis=True, resolve_entities=False
-        )
+        parser = _local.parser = etree.XMLParser(remove_comments=True, remove_pis=True, resolve_entities=False)
     return parser
 
 
@@ -189,8 +187,7 @@ def _parse_item(elt: etree._Element, path: Path) -> FieldInfo:
     sal_type = texts.get("IDL_Type") or _text(elt, "IDL_Type", path)
     if sal_type not in SAL_TYPES:
         raise XmlError(
-            f"unknown IDL_Type {sal_type!r} of field {name!r}; expected one of "
-            + ", ".join(SAL_TYPES),
+            f"unknown IDL_Type {sal_type!r} of field {name!r}; expected one of " + ", ".join(SAL_TYPES),
             str(path),
             _line_of(elt, "IDL_Type"),
             "IDL_Type",
@@ -225,18 +222,14 @@ def _line_of(parent: etree._Element, name: str) -> int:
     return int(child.sourceline if child is not None else parent.sourceline)
 
 
-def _int_text(
-    texts: dict[Any, str | None], name: str, path: Path, parent: etree._Element, default: int | None
-) -> Any:
+def _int_text(texts: dict[Any, str | None], name: str, path: Path, parent: etree._Element, default: int | None) -> Any:
     text = texts.get(name)
     if text is None:
         return default
     try:
         return int(text)  # int() ignores surrounding whitespace
     except ValueError:
-        raise XmlError(
-            f"expected an integer, got {text!r}", str(path), _line_of(parent, name), name
-        ) from None
+        raise XmlError(f"expected an integer, got {text!r}", str(path), _line_of(parent, name), name) from None
 
 
 def _parse_topic(elt: etree._Element, path: Path, strip_prefix: str | None) -> _TopicDef:
@@ -377,9 +370,7 @@ def _fast_items(records: list[str]) -> tuple[FieldInfo, ...] | None:
     return tuple(items)
 
 
-def _topic_elements(
-    root: etree._Element, path: Path, expected_tag: str
-) -> Iterable[etree._Element]:
+def _topic_elements(root: etree._Element, path: Path, expected_tag: str) -> Iterable[etree._Element]:
     for child in root:
         if child.tag == expected_tag:
             yield child
@@ -437,9 +428,7 @@ def _build_subsystems(path: Path) -> dict[str, _Subsystem]:
     for elt in root.iterchildren("SALSubsystem"):
         name = _text(elt, "Name", path).strip()
         if name in result:
-            raise XmlError(
-                f"duplicate component {name!r}", str(path), elt.sourceline, "SALSubsystem"
-            )
+            raise XmlError(f"duplicate component {name!r}", str(path), elt.sourceline, "SALSubsystem")
         generics = ("mandatory",) + tuple(
             g.strip() for g in _text(elt, "AddedGenerics", path, "").split(",") if g.strip()
         )
@@ -532,8 +521,7 @@ def _avsc_field(spec: dict[str, Any], path: Path) -> FieldInfo:
     scalar = avro_type[1] if nullable else avro_type
     if not isinstance(name, str) or not isinstance(scalar, str) or scalar not in _AVRO_TO_SAL:
         raise XmlError(
-            f"unsupported field {name!r} of type {avro_type!r}; expected a primitive or "
-            '["null", primitive]',
+            f'unsupported field {name!r} of type {avro_type!r}; expected a primitive or ["null", primitive]',
             str(path),
             element=str(name),
         )
@@ -581,9 +569,7 @@ def prefetch(names: Iterable[str], xml_dir: str | os.PathLike[str] | None = None
     here: the normal load raises them, in order, when it meets the file.
     """
     folder = _resolve_dir(xml_dir)
-    paths = [
-        folder / name / f"{name}_{suffix}.xml" for name in names for suffix, _tag in _TOPIC_FILES
-    ]
+    paths = [folder / name / f"{name}_{suffix}.xml" for name in names for suffix, _tag in _TOPIC_FILES]
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [(p, pool.submit(_try_build, p)) for p in paths if p.is_file()]
         for path, future in futures:
@@ -605,9 +591,7 @@ def _resolve_dir(xml_dir: str | os.PathLike[str] | None) -> Path:
 
 
 def _subsystems(xml_dir: Path) -> dict[str, _Subsystem]:
-    result: dict[str, _Subsystem] = _cached(
-        "subsystems", xml_dir / "SALSubsystems.xml", _build_subsystems
-    )
+    result: dict[str, _Subsystem] = _cached("subsystems", xml_dir / "SALSubsystems.xml", _build_subsystems)
     return result
 
 
@@ -653,9 +637,7 @@ def load_component(
         return _load_component(name, xml_dir, topic_subname)
 
 
-def _load_component(
-    name: str, xml_dir: str | os.PathLike[str] | None, topic_subname: str
-) -> ComponentInfo:
+def _load_component(name: str, xml_dir: str | os.PathLike[str] | None, topic_subname: str) -> ComponentInfo:
     folder = _resolve_dir(xml_dir)
     subsystems = _subsystems(folder)
     sub = subsystems.get(name)
@@ -718,9 +700,7 @@ def _add_topic(defs: dict[str, _TopicDef], topic: _TopicDef, component: str) -> 
 _fields_cache: dict[tuple[int, bool], tuple[_TopicDef, dict[str, FieldInfo]]] = {}
 
 
-def _bind(
-    topic: _TopicDef, component: str, subname: str, indexed: bool, private_last: bool = False
-) -> TopicInfo:
+def _bind(topic: _TopicDef, component: str, subname: str, indexed: bool, private_last: bool = False) -> TopicInfo:
     key = (id(topic), indexed)
     hit = _fields_cache.get(key)
     if hit is None:

@@ -115,3 +115,13 @@ class XmlTree:
 @pytest.fixture
 def xml_tree(tmp_path: Path) -> XmlTree:
     return XmlTree(tmp_path)
+
+
+@pytest.fixture
+def registry(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh local registry server (its own process and SQLite file)."""
+    from tests.registry_server import RegistryProcess
+
+    server = RegistryProcess(tmp_path / "registry.db").start()
+    yield server
+    server.stop()

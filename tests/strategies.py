@@ -49,10 +49,7 @@ def _prng_value(f: FieldInfo, rnd: random.Random) -> Any:
 
 
 def _fill(f: FieldInfo, pool: list[Any], rnd: random.Random) -> list[Any]:
-    return [
-        pool[rnd.randrange(len(pool))] if rnd.random() < 0.5 else _prng_value(f, rnd)
-        for _ in range(f.count)
-    ]
+    return [pool[rnd.randrange(len(pool))] if rnd.random() < 0.5 else _prng_value(f, rnd) for _ in range(f.count)]
 
 
 def field_strategy(f: FieldInfo) -> st.SearchStrategy[Any]:

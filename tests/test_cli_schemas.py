@@ -66,8 +66,6 @@ def test_xml_error_is_printed_without_traceback(xml_tree: XmlTree, tmp_path: Pat
     assert "Foo_Telemetry.xml:3: <IDL_Type>: unknown IDL_Type 'quad'" in proc.stderr
 
 
-def test_unknown_component_exits_non_zero(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_unknown_component_exits_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schemas", "--xml-dir", str(BUNDLED), "--out", str(tmp_path), "Nope"]) == 1
     assert "unknown component 'Nope'; known: KTest, KMirror" in capsys.readouterr().err

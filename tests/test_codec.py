@@ -148,17 +148,11 @@ def test_multi_block_and_negative_count_arrays() -> None:
     special = {
         # float0: a block of 2 given as count -2 (zig-zag 0x03) with its size in
         # bytes (8, zig-zag 0x10), then a block of 3 (0x06), then the end (0x00)
-        "float0": b"\x03\x10"
-        + struct.pack("<2f", 1.0, 2.0)
-        + b"\x06"
-        + struct.pack("<3f", 3.0, 4.0, 5.0)
-        + b"\x00",
+        "float0": b"\x03\x10" + struct.pack("<2f", 1.0, 2.0) + b"\x06" + struct.pack("<3f", 3.0, 4.0, 5.0) + b"\x00",
         # int0: a block of 2 (1, -2), a block of 3 (3, -4, 5), the end
         "int0": b"\x04\x02\x03" + b"\x06\x06\x07\x0a" + b"\x00",
     }
-    blocks = b"".join(
-        special.get(name) or _field_bytes(topic, name, record[name]) for name in topic.fields
-    )
+    blocks = b"".join(special.get(name) or _field_bytes(topic, name, record[name]) for name in topic.fields)
     assert blocks != Codec(topic).encode(record)
     assert Codec(topic).decode(blocks) == record
     assert Codec(topic, engine="fastavro").decode(blocks) == record

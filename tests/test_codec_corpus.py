@@ -59,11 +59,7 @@ CHUNK = 20
 def _chunks() -> list[tuple[str, int]]:
     if not SAL_INTERFACES.is_dir():
         return []
-    return [
-        (name, start)
-        for name in corpus_components()
-        for start in range(0, len(_component(name).topics), CHUNK)
-    ]
+    return [(name, start) for name in corpus_components() for start in range(0, len(_component(name).topics), CHUNK)]
 
 
 def test_chunks_cover_every_topic() -> None:

@@ -21,15 +21,11 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module", params=["msgspec", "attrs"])
-def generated(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[str, Path]:
+def generated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     style = request.param
     root = tmp_path_factory.mktemp(f"gen_{style}")
     package = root / f"salgen_{style}"
-    assert (
-        main(["codegen", "--style", style, "--xml-dir", str(BUNDLED), "--out", str(package)]) == 0
-    )
+    assert main(["codegen", "--style", style, "--xml-dir", str(BUNDLED), "--out", str(package)]) == 0
     sys.path.insert(0, str(root))
     yield style, package
     sys.path.remove(str(root))
@@ -42,20 +38,14 @@ def _module(style: str, component: str) -> Any:
 def _fields(cls: type) -> list[tuple[str, Any]]:
     if issubclass(cls, msgspec.Struct):
         info = msgspec.inspect.type_info(cls)
-        return [
-            (f.name, f.default if f.default is not msgspec.NODEFAULT else f.default_factory())
-            for f in info.fields
-        ]
+        return [(f.name, f.default if f.default is not msgspec.NODEFAULT else f.default_factory()) for f in info.fields]
     return [
-        (a.name, a.default.factory() if isinstance(a.default, attrs.Factory) else a.default)
-        for a in attrs.fields(cls)
+        (a.name, a.default.factory() if isinstance(a.default, attrs.Factory) else a.default) for a in attrs.fields(cls)
     ]
 
 
 @pytest.mark.parametrize("component", ["KTest", "KMirror"])
-def test_generated_classes_behave_like_runtime_ones(
-    generated: tuple[str, Path], component: str
-) -> None:
+def test_generated_classes_behave_like_runtime_ones(generated: tuple[str, Path], component: str) -> None:
     style, _ = generated
     module = _module(style, component)
     comp = ComponentInfo.load(component, BUNDLED)
@@ -79,9 +69,7 @@ def test_generated_validation_matches(generated: tuple[str, Path]) -> None:
     run_cls = (msgspec_class if style == "msgspec" else attrs_class)(topic)
     for cls in (gen_cls, run_cls):
         if style == "msgspec":
-            with pytest.raises(
-                msgspec.ValidationError, match=r"Expected `int` <= 255 - at `\$.byte0\[1\]`"
-            ):
+            with pytest.raises(msgspec.ValidationError, match=r"Expected `int` <= 255 - at `\$.byte0\[1\]`"):
                 msgspec.convert({"byte0": [0, 300, 0, 0, 0]}, cls)
         else:
             with pytest.raises(ValueError, match="Length of 'int0' must be >= 5"):
@@ -104,9 +92,7 @@ def test_generated_enums(generated: tuple[str, Path]) -> None:
 
 def test_generated_code_passes_ruff_and_mypy(generated: tuple[str, Path]) -> None:
     _, package = generated
-    ruff = subprocess.run(
-        [str(BIN / "ruff"), "check", "--no-cache", str(package)], capture_output=True, text=True
-    )
+    ruff = subprocess.run([str(BIN / "ruff"), "check", "--no-cache", str(package)], capture_output=True, text=True)
     assert ruff.returncode == 0, ruff.stdout + ruff.stderr
     mypy = subprocess.run(
         [str(BIN / "mypy"), "--strict", "--no-incremental", "--cache-dir=/dev/null", str(package)],
@@ -119,8 +105,4 @@ def test_generated_code_passes_ruff_and_mypy(generated: tuple[str, Path]) -> Non
 def test_corpus_enum_member_names_are_valid_python() -> None:
     from sal_kafka._codegen import member_name
 
-    assert (
-        member_name("None") == "None_"
-        and member_name("2FACE") == "_2FACE"
-        and member_name("ok") == "ok"
-    )
+    assert member_name("None") == "None_" and member_name("2FACE") == "_2FACE" and member_name("ok") == "ok"

@@ -17,9 +17,7 @@ KMIRROR = ComponentInfo.load("KMirror", BUNDLED)
 
 def good(topic_attr: str, component: ComponentInfo = KTEST) -> dict[str, Any]:
     topic = component[topic_attr]
-    record = {
-        name: (list(f.default) if f.count > 1 else f.default) for name, f in topic.fields.items()
-    }
+    record = {name: (list(f.default) if f.count > 1 else f.default) for name, f in topic.fields.items()}
     for name, f in topic.fields.items():
         if f.sal_type == "float" and f.count > 1:
             record[name] = [float(i) + 0.5 for i in range(f.count)]
@@ -47,9 +45,7 @@ def test_modes_accept_data_class_instances(mode: str) -> None:
 
 
 def test_unknown_mode_is_refused() -> None:
-    with pytest.raises(
-        ValueError, match="unknown validation mode 'bogus'; expected one of none, custom"
-    ):
+    with pytest.raises(ValueError, match="unknown validation mode 'bogus'; expected one of none, custom"):
         Codec(KTEST["evt_scalars"]).encode(good("evt_scalars"), "bogus")
 
 
@@ -81,11 +77,7 @@ CASES: list[tuple[str, str, Any, dict[str, str]]] = [
         "unknown field",
         "scalars",
         lambda r: r.update(bogus=1),
-        {
-            m: "KTest.evt_scalars: Unknown field 'bogus' - at $"
-            for m in VALIDATION_MODES
-            if m != "none"
-        },
+        {m: "KTest.evt_scalars: Unknown field 'bogus' - at $" for m in VALIDATION_MODES if m != "none"},
     ),
     (
         "long string",
@@ -101,10 +93,7 @@ CASES: list[tuple[str, str, Any, dict[str, str]]] = [
         "byte out of range",
         "scalars",
         lambda r: r.update(byte0=256),
-        {
-            m: "KTest.evt_scalars: Expected int in [0, 255] (byte), got 256 - at $.byte0"
-            for m in ("attrs", "strict")
-        }
+        {m: "KTest.evt_scalars: Expected int in [0, 255] (byte), got 256 - at $.byte0" for m in ("attrs", "strict")}
         | {"msgspec": "KTest.evt_scalars: Expected int <= 255 - at $.byte0"},
     ),
     (
@@ -148,10 +137,7 @@ CASES: list[tuple[str, str, Any, dict[str, str]]] = [
         "float for int",
         "scalars",
         lambda r: r.update(long0=1.5),
-        {
-            m: "KTest.evt_scalars: Expected int, got float - at $.long0"
-            for m in ("none", "strict", "attrs")
-        },
+        {m: "KTest.evt_scalars: Expected int, got float - at $.long0" for m in ("none", "strict", "attrs")},
     ),
     (
         "int for bool",
@@ -193,10 +179,7 @@ CASES: list[tuple[str, str, Any, dict[str, str]]] = [
         "string in a double array",
         "arrays",
         lambda r: r.update(double0=[0.0, "x", 0.0, 0.0, 0.0]),
-        {
-            m: "KTest.tel_arrays: Expected float, got str - at $.double0[1]"
-            for m in ("none", "custom", "strict")
-        }
+        {m: "KTest.tel_arrays: Expected float, got str - at $.double0[1]" for m in ("none", "custom", "strict")}
         | {"msgspec": "Expected float, got str - at $.double0[1]"},
     ),
     (
@@ -219,9 +202,7 @@ CASES: list[tuple[str, str, Any, dict[str, str]]] = [
 
 @pytest.mark.parametrize(("case", "which", "mutate", "messages"), CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("mode", VALIDATION_MODES)
-def test_each_mode_rejects_bad_records(
-    case: str, which: str, mutate: Any, messages: dict[str, str], mode: str
-) -> None:
+def test_each_mode_rejects_bad_records(case: str, which: str, mutate: Any, messages: dict[str, str], mode: str) -> None:
     topic = {
         "mirror": KMIRROR["tel_forceActuatorData"],
         "scalars": KTEST["evt_scalars"],

@@ -26,9 +26,7 @@ def event(name: str, *items: str, extra: str = "") -> str:
 
 def test_names_and_private_fields(xml_tree: XmlTree) -> None:
     xml_tree.topics_file("Foo", "Telemetry", telemetry("position", item_xml("x")))
-    xml_tree.topics_file(
-        "Foo", "Commands", "<SALCommand><EFDB_Topic>Foo_command_move</EFDB_Topic></SALCommand>"
-    )
+    xml_tree.topics_file("Foo", "Commands", "<SALCommand><EFDB_Topic>Foo_command_move</EFDB_Topic></SALCommand>")
     comp = ComponentInfo.load("Foo", xml_tree.dir, topic_subname="test")
     assert list(comp.topics) == [
         "evt_heartbeat",
@@ -69,9 +67,7 @@ def test_rev_code_is_md5_of_indented_json(xml_tree: XmlTree) -> None:
         ("Red,Blue", True, {"Red": 1, "Blue": 2}),
     ],
 )
-def test_index_enumeration(
-    xml_tree: XmlTree, index_enumeration: str, indexed: bool, values: dict
-) -> None:
+def test_index_enumeration(xml_tree: XmlTree, index_enumeration: str, indexed: bool, values: dict) -> None:
     xml_tree.write("SALSubsystems.xml", subsystems_xml(("Foo", index_enumeration, "csc")))
     comp = ComponentInfo.load("Foo", xml_tree.dir)
     assert comp.indexed is indexed
@@ -81,9 +77,7 @@ def test_index_enumeration(
 
 
 def test_added_generics_mix_categories_and_topic_names(xml_tree: XmlTree) -> None:
-    xml_tree.write(
-        "SALSubsystems.xml", subsystems_xml(("Foo", "no", "configurable, command_enterControl"))
-    )
+    xml_tree.write("SALSubsystems.xml", subsystems_xml(("Foo", "no", "configurable, command_enterControl")))
     comp = ComponentInfo.load("Foo", xml_tree.dir)
     # mandatory is always added, first
     assert list(comp.topics) == [
@@ -117,9 +111,7 @@ def test_item_defaults_and_types(xml_tree: XmlTree) -> None:
     )
     assert fields["name"].count == 1 and fields["name"].max_length == 16
     assert fields["free"].string_size == 1 and fields["free"].max_length is None
-    schema = {
-        f["name"]: f for f in ComponentInfo.load("Foo", xml_tree.dir)["tel_t"].avro_schema["fields"]
-    }
+    schema = {f["name"]: f for f in ComponentInfo.load("Foo", xml_tree.dir)["tel_t"].avro_schema["fields"]}
     assert schema["bare"] == {
         "name": "bare",
         "type": "long",
@@ -149,12 +141,8 @@ def test_item_defaults_and_types(xml_tree: XmlTree) -> None:
     ],
 )
 def test_type_mapping(xml_tree: XmlTree, sal_type: str, avro: str, default: object) -> None:
-    xml_tree.topics_file(
-        "Foo", "Telemetry", telemetry("t", item_xml("v", sal_type), item_xml("a", sal_type, "2"))
-    )
-    fields = {
-        f["name"]: f for f in ComponentInfo.load("Foo", xml_tree.dir)["tel_t"].avro_schema["fields"]
-    }
+    xml_tree.topics_file("Foo", "Telemetry", telemetry("t", item_xml("v", sal_type), item_xml("a", sal_type, "2")))
+    fields = {f["name"]: f for f in ComponentInfo.load("Foo", xml_tree.dir)["tel_t"].avro_schema["fields"]}
     assert fields["v"]["type"] == avro
     assert fields["v"]["default"] == default and type(fields["v"]["default"]) is type(default)
     if sal_type == "string":
@@ -181,11 +169,7 @@ def test_enumerations_file_topic_and_item_level(xml_tree: XmlTree) -> None:
     assert topic.fields["lamp"].enum.name == "Lamp"
     assert topic.fields["lamp"].enum.as_dict() == {"Dim": 2, "Bright": 3}
     raw_enum = topic.fields["raw"].enum
-    assert (
-        raw_enum is not None
-        and raw_enum.name == "Raw"
-        and raw_enum.as_dict() == {"clear": 0, "cloudy": 2}
-    )
+    assert raw_enum is not None and raw_enum.name == "Raw" and raw_enum.as_dict() == {"clear": 0, "cloudy": 2}
     assert "Foo_Events.xml:" in comp.enums["Mode"].source
 
 
@@ -236,9 +220,7 @@ def load_error(tree: XmlTree) -> XmlError:
 
 
 def test_malformed_xml_names_file_and_line(xml_tree: XmlTree) -> None:
-    path = xml_tree.topics_file(
-        "Foo", "Telemetry", telemetry("t", item_xml("x")) + "\n<SALTelemetry>"
-    )
+    path = xml_tree.topics_file("Foo", "Telemetry", telemetry("t", item_xml("x")) + "\n<SALTelemetry>")
     err = load_error(xml_tree)
     assert err.path == str(path) and err.line is not None and err.line >= 3
     assert "malformed XML" in str(err) and f"{path}:{err.line}" in str(err)
@@ -252,9 +234,7 @@ def test_unknown_idl_type(xml_tree: XmlTree) -> None:
 
 
 def test_duplicate_field(xml_tree: XmlTree) -> None:
-    path = xml_tree.topics_file(
-        "Foo", "Telemetry", telemetry("t", item_xml("x"), "\n" + item_xml("x"))
-    )
+    path = xml_tree.topics_file("Foo", "Telemetry", telemetry("t", item_xml("x"), "\n" + item_xml("x")))
     err = load_error(xml_tree)
     assert (err.path, err.line, err.element) == (str(path), 4, "item")
     assert "duplicate field 'x' in topic 't'" in str(err)

@@ -14,8 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "codegen",
         help="write importable data-class modules (msgspec or attrs)",
-        description="Generate a Python package with one module of typed, documented "
-        "data classes per component.",
+        description="Generate a Python package with one module of typed, documented data classes per component.",
     )
     add_xml_arguments(parser)
     parser.add_argument("--style", choices=["msgspec", "attrs"], default="msgspec")

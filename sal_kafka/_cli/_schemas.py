@@ -29,8 +29,7 @@ def add_xml_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--xml-dir",
         default=None,
-        help="folder holding SALSubsystems.xml "
-        "(default: $SAL_KAFKA_XML_DIR, then the bundled xml_schemas/)",
+        help="folder holding SALSubsystems.xml (default: $SAL_KAFKA_XML_DIR, then the bundled xml_schemas/)",
     )
     parser.add_argument("--subname", default="sal", help="topic sub-namespace (default: sal)")
     parser.add_argument("components", nargs="*", metavar="COMPONENT", help="default: all")

@@ -55,9 +55,7 @@ def _as_dict(record: Any) -> dict[str, Any]:
     raise ValidationError(f"expected a dict or a data class instance, got {type(record).__name__}")
 
 
-_UNKNOWN_FIELD = re.compile(
-    r"^Object contains unknown field `(?P<name>[^`]*)`(?: - at `(?P<path>[^`]*)`)?$"
-)
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>[^`]*)`(?: - at `(?P<path>[^`]*)`)?$")
 
 
 def _msgspec_message(exc: msgspec.ValidationError) -> str:
@@ -91,9 +89,7 @@ class Codec:
     True
     """
 
-    def __init__(
-        self, topic: TopicInfo, engine: Engine = "compiled", schema_id: int | None = None
-    ) -> None:
+    def __init__(self, topic: TopicInfo, engine: Engine = "compiled", schema_id: int | None = None) -> None:
         if engine not in _ENGINES:
             raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(_ENGINES)}")
         self.topic = topic
@@ -261,15 +257,11 @@ class Codec:
 
     # ------------------------------------------------------------------ wire format
 
-    def encode_message(
-        self, record: Any, validation: str = "none", schema_id: int | None = None
-    ) -> bytes:
+    def encode_message(self, record: Any, validation: str = "none", schema_id: int | None = None) -> bytes:
         """Encode and frame: ``0x00``, the 4-byte schema id, the Avro body."""
         sid = self.schema_id if schema_id is None else schema_id
         if sid is None:
-            raise UnknownSchemaError(
-                f"{self.topic.full_name}: no schema id to frame the message with"
-            )
+            raise UnknownSchemaError(f"{self.topic.full_name}: no schema id to frame the message with")
         return frame(sid, self.encode(record, validation))
 
     def decode_message(
@@ -332,7 +324,5 @@ class Codec:
             raise CodecError(f"{self.topic.full_name}: corrupt Avro body: {exc}") from None
         if buffer.tell() != len(data):
             extra = len(data) - buffer.tell()
-            raise CodecError(
-                f"{self.topic.full_name}: corrupt Avro body: {extra} bytes after the record"
-            )
+            raise CodecError(f"{self.topic.full_name}: corrupt Avro body: {extra} bytes after the record")
         return result

@@ -181,9 +181,7 @@ class _Gen:
         if scalars:
             types = self.const("types", tuple(f.python_type for f in scalars))
             values = ", ".join(local(f) for f in scalars)
-            lines.append(
-                f"    if tuple(map(type, ({values},))) != {types}: scalar_types_{style}(r)"
-            )
+            lines.append(f"    if tuple(map(type, ({values},))) != {types}: scalar_types_{style}(r)")
         ints = [f for f in scalars if f.sal_type in INT_RANGES]
         if ints:
             fmt = "<" + "".join(_INT_CODES[f.sal_type] for f in ints)
@@ -297,8 +295,7 @@ class _Gen:
         )
         lines += [
             f"chunk = data[pos:pos + {f.count}]",
-            f"if (n == {f.count} and len(chunk) == {f.count} and max(chunk) < {limit}"
-            f" and data[pos + {f.count}] == 0):",
+            f"if (n == {f.count} and len(chunk) == {f.count} and max(chunk) < {limit} and data[pos + {f.count}] == 0):",
             f"    {target} = {convert}; pos += {f.count + 1}",
             "elif n > 0:",
             f"    {target} = []; pos = {reader}(data, pos, n, {target})",

@@ -37,14 +37,11 @@ def schema_id_of(data: bytes) -> int:
     """
     if len(data) < HEADER_SIZE:
         raise WireFormatError(
-            f"message too short for the Confluent wire format: {len(data)} bytes, "
-            f"expected at least {HEADER_SIZE}"
+            f"message too short for the Confluent wire format: {len(data)} bytes, expected at least {HEADER_SIZE}"
         )
     magic, schema_id = _HEADER.unpack_from(data)
     if magic != MAGIC:
-        raise WireFormatError(
-            f"wrong magic byte {data[0]:#04x}, expected 0x00 (Confluent wire format)"
-        )
+        raise WireFormatError(f"wrong magic byte {data[0]:#04x}, expected 0x00 (Confluent wire format)")
     result: int = schema_id
     return result
 

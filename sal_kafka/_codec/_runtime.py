@@ -121,9 +121,7 @@ def fixed_array_writer(count: int, code: str) -> Callable[[Any], bytes]:
 
 # Encoded varints of zig-zag values below 2**14 (ints -8192..8191): one
 # table lookup per array item instead of a function call.
-_TWO_BYTES = [
-    bytes((z,)) if z < 128 else bytes(((z & 0x7F) | 0x80, z >> 7)) for z in range(1 << 14)
-]
+_TWO_BYTES = [bytes((z,)) if z < 128 else bytes(((z & 0x7F) | 0x80, z >> 7)) for z in range(1 << 14)]
 
 
 def long_array_writer(count: int) -> Callable[[Any], bytes]:
@@ -235,9 +233,7 @@ def string_reader(data: bytes, pos: int, n: int, out: list[Any]) -> int:
     return pos
 
 
-def read_array(
-    data: bytes, pos: int, n: int, read: Reader, out: list[Any] | None = None
-) -> tuple[list[Any], int]:
+def read_array(data: bytes, pos: int, n: int, read: Reader, out: list[Any] | None = None) -> tuple[list[Any], int]:
     """Read array blocks; the first block's count ``n`` was already read."""
     items: list[Any] = [] if out is None else out
     while n:
