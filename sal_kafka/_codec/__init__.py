@@ -95,6 +95,7 @@ class Codec:
         self.topic = topic
         self.engine = engine
         self.schema_id = schema_id
+        self._header = frame(schema_id, b"") if schema_id is not None else None
         self._parsed_schema: Any = None
         self._resolved: dict[int, Any] = {}
         if engine == "compiled":
@@ -285,6 +286,9 @@ class Codec:
         CodecError
             For a corrupt body.
         """
+        header = self._header
+        if header is not None and data[:5] == header:  # the usual case, without unframing
+            return self.decode(data[5:], cls)
         sid, body = unframe(data)
         if sid == self.schema_id or (self.schema_id is None and writer_schema is None):
             return self.decode(body, cls)

@@ -240,10 +240,14 @@ class _Gen:
     # ------------------------------------------------------------------ decoder
 
     def _read_long_lines(self, target: str) -> list[str]:
+        # one- and two-byte varints inline (array counts of 64..8191 take two)
         return [
             "b = data[pos]",
             "if b < 128:",
             f"    {target} = (b >> 1) ^ -(b & 1); pos += 1",
+            "elif data[pos + 1] < 128:",
+            "    b = (b & 127) | (data[pos + 1] << 7)",
+            f"    {target} = (b >> 1) ^ -(b & 1); pos += 2",
             "else:",
             f"    {target}, pos = _rl(data, pos)",
         ]

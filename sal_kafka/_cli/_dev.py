@@ -1,0 +1,121 @@
+"""``sal-kafka dev``: the embedded stack, and the demo that runs on it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from .._dev import Stack
+from .._errors import SalKafkaError
+from .._generate import load_components
+from .._kafka import ensure_topics
+from .._registry import SchemaRegistry
+
+DEMO = [
+    # (component, topic, messages, writer options)
+    ("KMirror", "tel_forceActuatorData", 20000, ["--validation", "strict", "--acks", "1"]),
+    ("KMirror", "tel_forceActuatorData", 250, ["--validation", "strict", "--acks", "1", "--rate", "50"]),
+    ("KTest", "evt_testState", 2000, ["--validation", "strict", "--acks", "all", "--index", "1"]),
+]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "dev",
+        help="start a local broker and registry; run the demo (or --keep them running)",
+        description="Start the Tansu broker and the registry on free loopback ports, create the "
+        "topics and register the schemas of the bundled components, run writers and readers, "
+        "print the results, and stop everything.",
+    )
+    parser.add_argument("--keep", action="store_true", help="leave the stack running and print its addresses")
+    parser.add_argument("--workdir", help="where the registry file and logs go (default: a temporary folder)")
+    parser.set_defaults(func=run)
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sal_kafka", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _result(proc: subprocess.Popen[str], what: str) -> dict[str, Any]:
+    out, err = proc.communicate(timeout=300)
+    if proc.returncode != 0 or not out.strip():
+        raise SalKafkaError(f"{what} failed (status {proc.returncode}): {err.strip()[-2000:]}")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def _run_pair(stack: Stack, component: str, topic: str, number: int, options: list[str]) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "SAL_KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap_servers,
+        "SAL_KAFKA_SCHEMA_REGISTRY_URL": stack.registry_url,
+    }
+    index = options[options.index("--index") + 1] if "--index" in options else "0"
+    reader = _cli(
+        "read", component, topic, "-n", str(number), "-t", "30", "--no-history", "--index", index, "--json", env=env
+    )
+    time.sleep(1.0)  # the reader assigns its partitions at the current end; let it get there
+    writer = _cli("write", component, topic, "-n", str(number), "--json", *options, env=env)
+    return {"written": _result(writer, f"writer of {topic}"), "read": _result(reader, f"reader of {topic}")}
+
+
+def _table(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    lines = [
+        f"{'run':<44} {'write msg/s':>11} {'MB/s':>6} {'read msg/s':>10} {'lat p50 ms':>10} "
+        f"{'p99 ms':>7} {'lost':>5} {'undec.':>6}",
+    ]
+    for name, r in rows:
+        w, rd = r["written"], r["read"]
+        lat = rd["latency_ms"]
+        lines.append(
+            f"{name:<44} {w['messages_per_s']:>11,.0f} {w['mb_per_s']:>6.1f} {rd['messages_per_s']:>10,.0f} "
+            f"{lat['p50'] or 0:>10.2f} {lat['p99'] or 0:>7.2f} {rd['lost']:>5} {rd['undecodable']:>6}"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    stack = Stack(args.workdir)
+    print(f"starting the Tansu broker on {stack.bootstrap_servers} and the registry on {stack.registry_url} ...")
+    stack.start(detach=args.keep)
+    try:
+        components = load_components(())
+        config = stack.config()
+        created = ensure_topics([t for c in components for t in c], config)
+        with SchemaRegistry(config=config.registry) as registry:
+            results = registry.register_components(components)
+        print(
+            f"created {len(created)} topics, registered {sum(r.status == 'new' for r in results)} schemas "
+            f"of {', '.join(c.name for c in components)}"
+        )
+        if args.keep:
+            pids = " ".join(str(p.pid) for p in stack.processes)
+            print(f"\nexport SAL_KAFKA_BOOTSTRAP_SERVERS={stack.bootstrap_servers}")
+            print(f"export SAL_KAFKA_SCHEMA_REGISTRY_URL={stack.registry_url}")
+            print(f"# the stack keeps running (workdir {stack.workdir}); stop it with: kill {pids}")
+            stack.detach()
+            return 0
+        rows = []
+        for component, topic, number, options in DEMO:
+            label = f"{component}.{topic} n={number} {' '.join(options[1::2])}"
+            print(f"running {label} ...", flush=True)
+            rows.append((label, _run_pair(stack, component, topic, number, options)))
+        print("\n" + _table(rows))
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted: stopping the stack", file=sys.stderr)
+        return 130
+    finally:
+        if not args.keep:
+            stack.stop()

@@ -1,0 +1,201 @@
+"""``sal-kafka write`` and ``sal-kafka read``: the read/write benchmark tools."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .._kafka import POSTPROCESS, KafkaConfig, Reader, Writer, sample_record
+from .._validation import MODES
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("component", metavar="COMPONENT")
+    parser.add_argument("--index", type=int, default=0, help="salIndex (indexed components)")
+    parser.add_argument("--bootstrap-servers", help="default: $SAL_KAFKA_BOOTSTRAP_SERVERS, then 127.0.0.1:9092")
+    parser.add_argument("--registry-url", help="default: $SAL_KAFKA_SCHEMA_REGISTRY_URL, then http://127.0.0.1:8081")
+    parser.add_argument("--xml-dir", help="folder holding SALSubsystems.xml (default: bundled xml_schemas/)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    write = subparsers.add_parser("write", help="write messages of one topic and report the rate")
+    _common(write)
+    write.add_argument("topic", metavar="TOPIC")
+    write.add_argument("-n", "--number", type=int, default=10000, help="messages to write (default 10000)")
+    write.add_argument("--validation", choices=MODES, default="strict")
+    write.add_argument("--acks", choices=["0", "1", "all"], default="1")
+    write.add_argument("--nowait_ack", action="store_true", help="acks=0: do not wait for the broker")
+    write.add_argument("--rate", type=float, default=0.0, help="messages per second (0: as fast as possible)")
+    write.add_argument("--linger-ms", type=float, default=None)
+    write.add_argument("--compression", default=None)
+    write.set_defaults(func=run_write)
+
+    read = subparsers.add_parser("read", help="read topics and report rate, latency and losses")
+    _common(read)
+    read.add_argument("topics", nargs="+", metavar="TOPIC")
+    read.add_argument("-n", "--number", type=int, default=0, help="stop after this many messages (0: no limit)")
+    read.add_argument("-t", "--time", type=float, default=10.0, help="stop after this many seconds idle or total")
+    read.add_argument("--postprocess", choices=POSTPROCESS, default="none")
+    read.add_argument("--max_history_read", type=int, default=1000)
+    read.add_argument("--no-history", action="store_true", help="skip the history of events")
+    read.set_defaults(func=run_read)
+
+
+def _config(args: argparse.Namespace) -> KafkaConfig:
+    return KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
+
+
+def _component(args: argparse.Namespace, config: KafkaConfig) -> Any:
+    from .._model import ComponentInfo
+
+    return ComponentInfo.load(args.component, args.xml_dir, config.topic_subname)
+
+
+def _progress(label: str, done: int, total: int, start: float) -> None:
+    rate = done / max(time.perf_counter() - start, 1e-9)
+    end = f"/{total}" if total else ""
+    print(f"\r{label}: {done}{end} messages, {rate:,.0f}/s", end="", file=sys.stderr, flush=True)
+
+
+def run_write(args: argparse.Namespace) -> int:
+    config = _config(args)
+    component = _component(args, config)
+    acks = "0" if args.nowait_ack else args.acks
+    with Writer(
+        component,
+        args.topic,
+        index=args.index,
+        config=config,
+        validation=args.validation,
+        acks=acks,
+        linger_ms=args.linger_ms,
+        compression=args.compression,
+    ) as writer:
+        record = sample_record(writer.topic)
+        period = 1.0 / args.rate if args.rate > 0 else 0.0
+        start = last = time.perf_counter()
+        for i in range(args.number):
+            if period:
+                target = start + i * period
+                while (now := time.perf_counter()) < target:
+                    time.sleep(min(target - now, 0.001))
+            writer.write(record)
+            if time.perf_counter() - last > 1.0:
+                last = time.perf_counter()
+                _progress("write", i + 1, args.number, start)
+        written = time.perf_counter() - start
+        writer.flush()
+        elapsed = time.perf_counter() - start
+    stats = writer.stats
+    result = {
+        "topic": writer.topic.kafka_name,
+        "messages": stats.written,
+        "delivered": stats.delivered if acks != "0" else None,
+        "failed": stats.failed,
+        "bytes": stats.bytes_written,
+        "seconds": round(elapsed, 4),
+        "messages_per_s": round(stats.written / written, 1),
+        "mb_per_s": round(stats.bytes_written / written / 1e6, 2),
+        "messages_per_s_with_flush": round(stats.written / elapsed, 1),
+        "acks": acks,
+        "validation": args.validation,
+    }
+    if last != start:
+        print(file=sys.stderr)
+    _report(result, args.json)
+    return 1 if stats.failed else 0
+
+
+def _latency_stats(latencies: Sequence[float]) -> dict[str, float | None]:
+    if not latencies:
+        return {k: None for k in ("mean", "stdev", "min", "p50", "p99", "max")}
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+    return {
+        "mean": statistics.fmean(ordered),
+        "stdev": statistics.pstdev(ordered),
+        "min": ordered[0],
+        "p50": pct(50),
+        "p99": pct(99),
+        "max": ordered[-1],
+    }
+
+
+def run_read(args: argparse.Namespace) -> int:
+    config = _config(args)
+    component = _component(args, config)
+    latencies: list[float] = []
+    last_seq: dict[tuple[str, Any, Any], int] = {}
+    lost = 0
+    history = False if args.no_history else None
+    with Reader(
+        component,
+        args.topics,
+        index=args.index or None,
+        config=config,
+        history=history,
+        max_history_read=args.max_history_read,
+        postprocess=args.postprocess,
+    ) as reader:
+        start = first = last_progress = time.perf_counter()
+        count = 0
+        while not args.number or count < args.number:
+            received = reader.next(args.time)
+            if received is None:
+                break  # idle for --time seconds
+            if count == 0:
+                first = last_progress = time.perf_counter()
+            count += 1
+            data = received.data
+            get: Any = data.get if isinstance(data, dict) else lambda k, d=None, o=data: getattr(o, k, d)
+            if not received.history:
+                latencies.append((get("private_rcvStamp") - get("private_sndStamp")) * 1000.0)
+                key = (received.topic, get("salIndex"), get("private_origin"))
+                seq = get("private_seqNum")
+                previous = last_seq.get(key)
+                if previous is not None and seq > previous + 1:
+                    lost += seq - previous - 1
+                last_seq[key] = seq
+            if time.perf_counter() - last_progress > 1.0:
+                last_progress = time.perf_counter()
+                _progress("read", count, args.number, first)
+            if time.perf_counter() - start > args.time and not args.number:
+                break
+        elapsed = max(time.perf_counter() - first, 1e-9)
+        stats = reader.stats
+    if last_progress != start:
+        print(file=sys.stderr)
+    result = {
+        "topics": [t.kafka_name for t in reader.topics],
+        "messages": count,
+        "bytes": stats.bytes_received,
+        "seconds": round(elapsed, 4),
+        "messages_per_s": round(count / elapsed, 1),
+        "mb_per_s": round(stats.bytes_received / elapsed / 1e6, 2),
+        "latency_ms": {k: (round(v, 3) if v is not None else None) for k, v in _latency_stats(latencies).items()},
+        "lost": lost,
+        "undecodable": stats.undecodable,
+        "filtered": stats.filtered,
+        "postprocess": args.postprocess,
+    }
+    _report(result, args.json)
+    return 0
+
+
+def _report(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        print(f"{key:>26}: {value}")

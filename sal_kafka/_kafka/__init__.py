@@ -1,0 +1,28 @@
+"""Reading and writing SAL topics over Kafka."""
+
+from ._config import DEFAULT_BOOTSTRAP_SERVERS, KafkaConfig
+from ._reader import POSTPROCESS, AsyncReader, Reader, ReaderStats, Received
+from ._sample import sample_record
+from ._time import TAI_MINUS_UTC, tai_now, utc_now
+from ._topics import ensure_topics
+from ._writer import MAX_SEQ_NUM, AsyncWriter, Writer, WriterStats, message_key
+
+__all__ = [
+    "DEFAULT_BOOTSTRAP_SERVERS",
+    "MAX_SEQ_NUM",
+    "POSTPROCESS",
+    "TAI_MINUS_UTC",
+    "AsyncReader",
+    "AsyncWriter",
+    "KafkaConfig",
+    "Reader",
+    "ReaderStats",
+    "Received",
+    "Writer",
+    "WriterStats",
+    "ensure_topics",
+    "message_key",
+    "sample_record",
+    "tai_now",
+    "utc_now",
+]

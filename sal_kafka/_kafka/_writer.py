@@ -1,0 +1,324 @@
+"""Write one topic of one component instance to Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from collections.abc import Callable
+from time import time as _time
+from typing import Any
+
+import attrs
+from confluent_kafka import KafkaError, Message, Producer
+
+from .._codec import Codec, _as_dict
+from .._errors import KafkaIOError
+from .._model import ComponentInfo, TopicInfo
+from .._registry import SchemaRegistry
+from .._validation import check_mode
+from ._config import KafkaConfig
+from ._time import TAI_MINUS_UTC
+from ._topics import ensure_topics
+
+__all__ = ["Writer", "AsyncWriter", "WriterStats", "MAX_SEQ_NUM", "message_key"]
+
+#: private_seqNum runs from 1 to this, then wraps to 1 (4-byte signed, as ts_salobj).
+MAX_SEQ_NUM = (1 << 31) - 1
+_ACKS = {"0": "0", "1": "1", "all": "all", "-1": "all"}
+
+
+def message_key(topic: TopicInfo, index: int) -> bytes | None:
+    """The Kafka key ts_salobj gives: events and commands ``{"name", "topic"[, "index"]}``
+    as JSON, so that compaction keeps the latest per instance; telemetry none."""
+    if topic.kind == "telemetry":
+        return None
+    key: dict[str, Any] = {"name": topic.component_name, "topic": topic.sal_name}
+    if topic.indexed:
+        key["index"] = index
+    return json.dumps(key).encode()
+
+
+@attrs.define
+class WriterStats:
+    """Counters of a writer: ``written`` (handed to Kafka), ``delivered``, ``failed``."""
+
+    written: int = 0
+    delivered: int = 0
+    failed: int = 0
+    bytes_written: int = 0
+    errors: list[str] = attrs.field(factory=list)
+
+
+class Writer:
+    """Writes messages of one topic of one component instance.
+
+    Parameters
+    ----------
+    component : str or ComponentInfo
+        The component (loaded from the default XML directory when a name).
+    topic : str
+        Topic name: ``tel_x``, ``evt_x``, ``cmd_x``, the SAL name or the bare name.
+    index : int
+        ``salIndex`` of this instance (indexed components).
+    config : KafkaConfig, optional
+        Addresses and settings; default `KafkaConfig.from_env`.
+    validation : str
+        Validation mode of every write (`sal_kafka.VALIDATION_MODES`).
+    acks : {0, 1, "all"}
+        Producer acknowledgement setting. 0 is the no-wait mode: the broker
+        does not acknowledge, and delivery is not confirmed.
+    linger_ms, compression : optional
+        Producer batching delay and compression codec (``lz4``, ``zstd``, ...).
+    on_delivery_error : callable, optional
+        Called with ``(error message, seq_num)`` for each message that failed;
+        without it, failures are raised by `flush` and `close`.
+    registry : SchemaRegistry, optional
+        Shared registry client.
+    create_topics : bool
+        Create the topic and register its schema when missing (idempotent).
+
+    Notes
+    -----
+    Fields left out keep the value last written (the topic's defaults at
+    first), as ts_salobj's ``set_write`` does. The private fields are filled
+    here: ``private_sndStamp``/``private_kafkaStamp`` TAI, ``private_efdStamp``
+    UTC, ``private_seqNum`` from 1 wrapping at 2**31-1, ``private_revCode``,
+    ``private_identity``, ``private_origin`` (process id) and ``salIndex``.
+    """
+
+    def __init__(
+        self,
+        component: str | ComponentInfo,
+        topic: str,
+        *,
+        index: int = 0,
+        config: KafkaConfig | None = None,
+        validation: str = "strict",
+        acks: int | str = 1,
+        linger_ms: float | None = None,
+        compression: str | None = None,
+        on_delivery_error: Callable[[str, int], None] | None = None,
+        registry: SchemaRegistry | None = None,
+        create_topics: bool = True,
+    ) -> None:
+        self.config = config or KafkaConfig.from_env()
+        if isinstance(component, str):
+            component = ComponentInfo.load(component, topic_subname=self.config.topic_subname)
+        self.component = component
+        self.topic = component.topic(topic)
+        if not component.indexed and index:
+            raise ValueError(f"{component.name} is not indexed; index must be 0, got {index}")
+        self.index = index
+        self.validation = check_mode(validation)
+        acks_text = _ACKS.get(str(acks).lower())
+        if acks_text is None:
+            raise ValueError(f"acks must be 0, 1 or 'all', got {acks!r}")
+        self.acks = acks_text
+        self.stats = WriterStats()
+        self._on_delivery_error = on_delivery_error
+        self._lock = threading.Lock()
+        self._closed = False
+        own_registry = registry is None
+        registry = registry or SchemaRegistry(config=self.config.registry)
+        try:
+            if create_topics:
+                ensure_topics([self.topic], self.config)
+                self.schema_id = registry.ensure_registered(self.topic)
+            else:
+                found = registry.lookup_id(self.topic)
+                if found is None:
+                    raise KafkaIOError(f"{self.topic.subject} is not registered at {registry.url}")
+                self.schema_id = found
+        finally:
+            if own_registry:
+                registry.close()
+        self.codec = Codec(self.topic, schema_id=self.schema_id)
+        settings: dict[str, Any] = {
+            "acks": self.acks,
+            "enable.idempotence": False,
+            "message.timeout.ms": int(self.config.timeout * 1000),
+        }
+        if linger_ms is not None:
+            settings["linger.ms"] = linger_ms
+        if compression:
+            settings["compression.type"] = compression
+        self.producer = Producer(self.config.producer_conf(**settings))
+        self.key = message_key(self.topic, index)
+        self._header = self.codec.encode_message  # bound once: the hot path
+        self._data = self._initial_data()
+        self._seq_num = 0
+        self._kafka_name = self.topic.kafka_name
+
+    def _initial_data(self) -> dict[str, Any]:
+        data = {n: (list(f.default) if f.count > 1 else f.default) for n, f in self.topic.fields.items()}
+        data["private_revCode"] = self.topic.rev_code
+        data["private_identity"] = self.config.identity or (
+            f"{self.component.name}:{self.index}" if self.component.indexed else self.component.name
+        )
+        data["private_origin"] = os.getpid()
+        if self.component.indexed:
+            data["salIndex"] = self.index
+        return data
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The last record written (a copy)."""
+        return dict(self._data)
+
+    def _delivered(self, error: KafkaError | None, message: Message) -> None:
+        if error is None:
+            self.stats.delivered += 1
+            return
+        self.stats.failed += 1
+        text = f"{self._kafka_name}: not delivered: {error.str()}"
+        if len(self.stats.errors) < 100:
+            self.stats.errors.append(text)
+        if self._on_delivery_error is not None:
+            self._on_delivery_error(text, -1)
+
+    def write(
+        self, data: Any = None, /, *, wait: bool = False, validation: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Write one message; return the record as sent.
+
+        Parameters
+        ----------
+        data : dict or data class, optional
+            Field values; ``fields`` are applied on top.
+        wait : bool
+            Return only once the broker acknowledged this message (flush).
+        validation : str, optional
+            This call's validation mode instead of the writer's.
+
+        Raises
+        ------
+        ValidationError
+            If the record breaks the validation mode; nothing is sent.
+        KafkaIOError
+            If the producer's queue stays full, or (with ``wait``) delivery failed.
+        """
+        if self._closed:
+            raise KafkaIOError(f"{self._kafka_name}: the writer is closed")
+        record = dict(self._data)
+        if data is not None:
+            record.update(_as_dict(data))
+        if fields:
+            record.update(fields)
+        utc = _time()
+        tai = utc + TAI_MINUS_UTC
+        seq = self._seq_num + 1 if self._seq_num < MAX_SEQ_NUM else 1
+        record["private_sndStamp"] = tai
+        record["private_kafkaStamp"] = tai
+        record["private_efdStamp"] = utc
+        record["private_seqNum"] = seq
+        record["private_rcvStamp"] = 0.0
+        value = self._header(record, validation or self.validation)
+        self._produce(value)
+        self._seq_num = seq
+        self._data = record
+        if wait:
+            self.flush()
+        return record
+
+    def _produce(self, value: bytes) -> None:
+        producer = self.producer
+        try:
+            producer.produce(self._kafka_name, value, self.key, on_delivery=self._delivered)
+        except BufferError:
+            # the local queue is full: serve delivery reports until there is room
+            producer.poll(self.config.timeout)
+            try:
+                producer.produce(self._kafka_name, value, self.key, on_delivery=self._delivered)
+            except BufferError:
+                raise KafkaIOError(
+                    f"{self._kafka_name}: producer queue full for {self.config.timeout} s "
+                    f"(broker at {self.config.bootstrap_servers} too slow or down)"
+                ) from None
+        self.stats.written += 1
+        self.stats.bytes_written += len(value)
+        producer.poll(0)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every message written is delivered or failed.
+
+        Raises
+        ------
+        KafkaIOError
+            If messages are still undelivered after ``timeout`` (default
+            ``config.timeout``), or if any failed (and no ``on_delivery_error``
+            callback was given); the message says how many and why.
+        """
+        remaining = self.producer.flush(self.config.timeout if timeout is None else timeout)
+        if remaining:
+            raise KafkaIOError(
+                f"{self._kafka_name}: {remaining} messages not delivered within "
+                f"{self.config.timeout if timeout is None else timeout} s (broker at {self.config.bootstrap_servers})"
+            )
+        if self.stats.failed and self._on_delivery_error is None:
+            errors = self.stats.errors
+            raise KafkaIOError(f"{self.stats.failed} messages failed: {errors[0] if errors else ''}")
+
+    def close(self) -> None:
+        """Flush, then stop; raises like `flush`."""
+        if self._closed:
+            return
+        self._closed = True
+        self.flush()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._closed = True
+            self.producer.flush(self.config.timeout)
+
+
+class AsyncWriter:
+    """asyncio face of `Writer`: same arguments; ``await write(...)``.
+
+    Producing does not block, so `write` runs in the loop's thread; waiting
+    for acknowledgements (``wait=True``, `flush`, `close`) runs in a worker
+    thread, so the loop keeps going.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._args, self._kwargs = args, kwargs
+        self.writer: Writer | None = None
+
+    async def start(self) -> AsyncWriter:
+        """Create topics and register the schema (in a thread: they are network calls)."""
+        self.writer = await asyncio.to_thread(Writer, *self._args, **self._kwargs)
+        return self
+
+    async def __aenter__(self) -> AsyncWriter:
+        return await self.start()
+
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
+        await self.close()
+
+    def _ready(self) -> Writer:
+        if self.writer is None:
+            raise RuntimeError("call 'await writer.start()' first")
+        return self.writer
+
+    async def write(self, data: Any = None, /, *, wait: bool = False, **fields: Any) -> dict[str, Any]:
+        record = self._ready().write(data, **fields)
+        if wait:
+            await self.flush()
+        return record
+
+    async def flush(self, timeout: float | None = None) -> None:
+        await asyncio.to_thread(self._ready().flush, timeout)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.close)
+
+    @property
+    def stats(self) -> WriterStats:
+        return self._ready().stats
