@@ -71,6 +71,7 @@ class Stack:
     def __init__(self, workdir: str | os.PathLike[str] | None = None) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="sal-kafka-dev-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.broker_port = free_port()
         self.registry_port = free_port()
         self.processes: list[subprocess.Popen[bytes]] = []

@@ -137,6 +137,9 @@ class Writer:
         self.codec = Codec(self.topic, schema_id=self.schema_id)
         settings: dict[str, Any] = {
             "acks": self.acks,
+            # 1 ms: enough to batch at high rates (0 costs a third of the
+            # throughput here), little enough for a 50 Hz topic's latency
+            "linger.ms": 1,
             "enable.idempotence": False,
             "message.timeout.ms": int(self.config.timeout * 1000),
         }
