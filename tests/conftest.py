@@ -125,3 +125,22 @@ def registry(tmp_path: Path):  # type: ignore[no-untyped-def]
     server = RegistryProcess(tmp_path / "registry.db").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack():  # type: ignore[no-untyped-def]
+    """One Tansu broker and one registry for the Kafka tests (each test uses its own topic names)."""
+    from sal_kafka._dev import Stack
+
+    with Stack() as running:
+        yield running
+
+
+@pytest.fixture
+def kafka_config(stack, request):  # type: ignore[no-untyped-def]
+    """A config whose topic sub-namespace is unique to the test: its topics and subjects are new."""
+    import re
+    import uuid
+
+    name = re.sub(r"[^A-Za-z0-9]", "", request.node.name)[:30]
+    return stack.config(topic_subname=f"{name}{uuid.uuid4().hex[:6]}", timeout=10.0)

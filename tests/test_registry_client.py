@@ -59,7 +59,9 @@ def test_compatible_change_is_updated_incompatible_is_refused(registry: Registry
         (none_level,) = sr.register_topics([bad], compatibility="NONE")
         assert none_level.status == "incompatible" and "refused by the registry" in none_level.detail
         with pytest.raises(IncompatibleSchemaError, match="subject=lsst.sal.KTest.logevent_summaryState-value"):
-            sr.ensure_registered(changed(topic, {"name": "x", "type": "string", "description": "", "units": ""}), "FULL")
+            sr.ensure_registered(
+                changed(topic, {"name": "x", "type": "string", "description": "", "units": ""}), "FULL"
+            )
 
 
 def test_dry_run_changes_nothing(registry: RegistryProcess) -> None:
@@ -91,7 +93,9 @@ def test_cli_report_and_json(registry: RegistryProcess, capsys: pytest.CaptureFi
     assert {r["status"] for r in report["results"]} == {"unchanged"}
 
 
-def test_cli_exits_non_zero_when_refused(registry: RegistryProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_exits_non_zero_when_refused(
+    registry: RegistryProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import shutil
 
     assert main(["registry", "register", "--url", registry.url, "--xml-dir", str(BUNDLED), "KMirror"]) == 0

@@ -56,18 +56,28 @@ def _result(proc: subprocess.Popen[str], what: str) -> dict[str, Any]:
 
 
 def _run_pair(stack: Stack, component: str, topic: str, number: int, options: list[str]) -> dict[str, Any]:
+    """A reader and a writer in their own processes, as operators run them."""
     env = {
         **os.environ,
         "SAL_KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap_servers,
         "SAL_KAFKA_SCHEMA_REGISTRY_URL": stack.registry_url,
     }
     index = options[options.index("--index") + 1] if "--index" in options else "0"
-    reader = _cli(
-        "read", component, topic, "-n", str(number), "-t", "30", "--no-history", "--index", index, "--json", env=env
-    )
-    time.sleep(1.0)  # the reader assigns its partitions at the current end; let it get there
-    writer = _cli("write", component, topic, "-n", str(number), "--json", *options, env=env)
-    return {"written": _result(writer, f"writer of {topic}"), "read": _result(reader, f"reader of {topic}")}
+    procs = []
+    try:
+        reader = _cli(
+            "read", component, topic, "-n", str(number), "-t", "30", "--no-history", "--index", index, "--json", env=env
+        )
+        procs.append(reader)
+        time.sleep(1.0)  # the reader starts at the current end of the topic: let it get there
+        writer = _cli("write", component, topic, "-n", str(number), "--json", *options, env=env)
+        procs.append(writer)
+        return {"written": _result(writer, f"writer of {topic}"), "read": _result(reader, f"reader of {topic}")}
+    finally:  # also on Ctrl-C: leave no process behind
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
 
 
 def _table(rows: list[tuple[str, dict[str, Any]]]) -> str:
@@ -89,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     stack = Stack(args.workdir)
     print(f"starting the Tansu broker on {stack.bootstrap_servers} and the registry on {stack.registry_url} ...")
     stack.start(detach=args.keep)
+    print(f"broker pid {stack.processes[0].pid}, registry pid {stack.processes[1].pid}", flush=True)
     try:
         components = load_components(())
         config = stack.config()

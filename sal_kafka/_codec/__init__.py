@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import attrs
 import fastavro
+from fastavro.read import SchemaResolutionError
 import msgspec
 
 from .._classes import attrs_class, dataclass_class, msgspec_class
@@ -324,8 +325,13 @@ class Codec:
                         fastavro.parse_schema(dict(writer_schema)),
                     )
                 result = fastavro.schemaless_reader(buffer, parsed[1], self._schema())
-        except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError) as exc:
-            raise CodecError(f"{self.topic.full_name}: corrupt Avro body: {exc}") from None
+        except SchemaResolutionError:
+            raise CodecError(
+                f"{self.topic.full_name}: the writer's schema cannot be read as this topic's "
+                "(Avro schema resolution failed)"
+            ) from None
+        except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError, KeyError) as exc:
+            raise CodecError(f"{self.topic.full_name}: corrupt Avro body: {str(exc)[:200]}") from None
         if buffer.tell() != len(data):
             extra = len(data) - buffer.tell()
             raise CodecError(f"{self.topic.full_name}: corrupt Avro body: {extra} bytes after the record")

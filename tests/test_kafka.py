@@ -1,0 +1,301 @@
+"""Writers and readers against a real broker (Tansu) and our registry, started by fixtures.
+
+Tansu deviations met here, and how the tests avoid them honestly:
+- when one produce request carries several messages, Tansu reports the high
+  watermark as the last batch's base offset + 1, so "the latest message"
+  computed from it can be an earlier one. Tests of history therefore write
+  each event with ``wait=True`` (one request per message), where the reported
+  watermark is exact; the library itself reads history from the watermark,
+  which is correct on Apache Kafka.
+- consumer-group joins are slow on Tansu: readers never join groups (they
+  assign partitions), which is also what the library does on Apache Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import attrs
+import msgspec
+import pytest
+from confluent_kafka import Producer
+
+from sal_kafka import ComponentInfo, KafkaIOError, RegistryError, ValidationError
+from sal_kafka._kafka import (
+    MAX_SEQ_NUM,
+    TAI_MINUS_UTC,
+    AsyncReader,
+    AsyncWriter,
+    KafkaConfig,
+    Reader,
+    Writer,
+    message_key,
+    sample_record,
+)
+from sal_kafka._registry import RegistryConfig
+from tests.conftest import BUNDLED
+from tests.registry_server import free_port
+
+
+def load(name: str, config: KafkaConfig) -> ComponentInfo:
+    return ComponentInfo.load(name, BUNDLED, config.topic_subname)
+
+
+def read_all(reader: Reader, number: int, timeout: float = 15.0) -> list:
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < number and time.monotonic() < deadline:
+        received = reader.next(1.0)
+        if received is not None:
+            got.append(received)
+    return got
+
+
+@pytest.mark.parametrize("acks", ["1", "all"])
+def test_no_loss_and_order(kafka_config: KafkaConfig, acks: str) -> None:
+    mirror = load("KMirror", kafka_config)
+    with Writer(mirror, "tel_forceActuatorData", config=kafka_config, acks=acks) as writer:
+        reader = Reader(mirror, ["tel_forceActuatorData"], config=kafka_config)
+        record = sample_record(writer.topic)
+        for i in range(3000):
+            writer.write(record, fx=float(i))
+        writer.flush()
+        got = read_all(reader, 3000)
+        reader.close()
+    assert [r.data["private_seqNum"] for r in got] == list(range(1, 3001))
+    assert [r.data["fx"] for r in got] == [float(i) for i in range(3000)]
+    assert writer.stats.delivered == 3000 and writer.stats.failed == 0
+    assert reader.stats.undecodable == 0
+
+
+def test_private_fields_and_key(kafka_config: KafkaConfig) -> None:
+    ktest = load("KTest", kafka_config)
+    with Writer(ktest, "evt_testState", index=5, config=kafka_config) as writer:
+        before = time.time()
+        sent = writer.write(state=3, wait=True)
+        after = time.time()
+        writer._seq_num = MAX_SEQ_NUM - 1
+        assert writer.write()["private_seqNum"] == MAX_SEQ_NUM
+        assert writer.write()["private_seqNum"] == 1  # wraps
+    assert sent["salIndex"] == 5 and sent["private_seqNum"] == 1
+    assert before <= sent["private_efdStamp"] <= after
+    assert sent["private_sndStamp"] == sent["private_kafkaStamp"] == sent["private_efdStamp"] + TAI_MINUS_UTC
+    assert sent["private_revCode"] == writer.topic.rev_code and len(sent["private_revCode"]) == 8
+    assert sent["private_identity"] == "KTest:5" and sent["private_origin"] == os.getpid()
+    assert json.loads(message_key(writer.topic, 5)) == {"name": "KTest", "topic": "logevent_testState", "index": 5}
+    mirror = load("KMirror", kafka_config)
+    assert message_key(mirror["tel_forceActuatorData"], 0) is None
+    assert json.loads(message_key(mirror["evt_detailedState"], 0)) == {
+        "name": "KMirror",
+        "topic": "logevent_detailedState",
+    }
+
+
+def test_fields_left_out_keep_their_last_value(kafka_config: KafkaConfig) -> None:
+    ktest = load("KTest", kafka_config)
+    with Writer(ktest, "evt_scalars", index=1, config=kafka_config) as writer:
+        writer.write(int0=7, string0="a")
+        second = writer.write(string0="b")
+        with pytest.raises(ValidationError, match=r"Expected int in \[0, 255\] \(byte\), got 300 - at \$.byte0"):
+            writer.write(byte0=300)
+        assert writer.data["byte0"] == 0  # a refused write changes nothing
+    assert (second["int0"], second["string0"]) == (7, "b")
+
+
+def test_late_reader_gets_the_latest_event(kafka_config: KafkaConfig) -> None:
+    mirror = load("KMirror", kafka_config)
+    with Writer(mirror, "evt_detailedState", config=kafka_config) as writer:
+        for state in (1, 2, 3):
+            writer.write(detailedState=state, wait=True)  # one request each: see the module docstring
+    with Reader(mirror, ["evt_detailedState", "tel_inclinometer"], config=kafka_config) as reader:
+        first = reader.next(5.0)
+        assert first is not None and first.history and first.data["detailedState"] == 3
+        assert reader.next(1.0) is None  # only the latest; telemetry has no history
+    with Reader(mirror, ["evt_detailedState"], config=kafka_config, history=False) as reader:
+        assert reader.next(1.0) is None
+
+
+def test_indexed_history_newest_per_index_and_index_filter(kafka_config: KafkaConfig) -> None:
+    ktest = load("KTest", kafka_config)
+    writers = {i: Writer(ktest, "evt_testState", index=i, config=kafka_config) for i in (1, 2, 3)}
+    for round_ in range(3):
+        for i, writer in writers.items():
+            writer.write(state=10 * i + round_, wait=True)
+    with Reader(ktest, ["evt_testState"], config=kafka_config) as reader:
+        history = read_all(reader, 3, timeout=5.0)
+        assert reader.next(0.5) is None
+    assert sorted((r.data["salIndex"], r.data["state"]) for r in history) == [(1, 12), (2, 22), (3, 32)]
+    assert all(r.history for r in history)
+    with Reader(ktest, ["evt_testState"], index=2, config=kafka_config) as reader:
+        (only,) = read_all(reader, 1, timeout=5.0)
+        assert (only.data["salIndex"], only.data["state"]) == (2, 22)
+        writers[1].write(state=99, wait=True)
+        writers[2].write(state=98, wait=True)
+        live = reader.next(5.0)
+        assert live is not None and (live.data["salIndex"], live.data["state"]) == (2, 98)
+        assert reader.stats.filtered >= 1
+    for writer in writers.values():
+        writer.close()
+
+
+def test_corrupt_messages_are_skipped_and_counted(kafka_config: KafkaConfig) -> None:
+    mirror = load("KMirror", kafka_config)
+    with Writer(mirror, "tel_inclinometer", config=kafka_config) as writer:
+        reader = Reader(mirror, ["tel_inclinometer"], config=kafka_config)
+        raw = Producer(kafka_config.producer_conf())
+        for junk in (b"", b"\x01\x00\x00\x00\x01abc", b"\x00\x00\x00\x00\x01\xff\xff", b"\x00\x00\x01\x00\x00zz"):
+            raw.produce(writer.topic.kafka_name, junk)
+            raw.flush(10)
+        writer.write(inclinometerAngle=45.0, wait=True)
+        got = reader.next(10.0)
+        reader.close()
+    assert got is not None and got.data["inclinometerAngle"] == 45.0
+    assert reader.stats.undecodable == 4 and reader.stats.received == 5
+
+
+@pytest.mark.parametrize(
+    ("postprocess", "kind"),
+    [
+        ("none", dict),
+        ("simple_namespace", SimpleNamespace),
+        ("dataclass", None),
+        ("attrs", None),
+        ("msgspec", msgspec.Struct),
+    ],
+)
+def test_postprocess(kafka_config: KafkaConfig, postprocess: str, kind: type | None) -> None:
+    mirror = load("KMirror", kafka_config)
+    with Writer(mirror, "tel_inclinometer", config=kafka_config) as writer:
+        reader = Reader(mirror, ["tel_inclinometer"], config=kafka_config, postprocess=postprocess)
+        writer.write(inclinometerAngle=12.5, wait=True)
+        got = reader.next(10.0)
+        reader.close()
+    assert got is not None
+    data = got.data
+    angle = data["inclinometerAngle"] if isinstance(data, dict) else data.inclinometerAngle
+    rcv = data["private_rcvStamp"] if isinstance(data, dict) else data.private_rcvStamp
+    assert angle == 12.5 and rcv > 0
+    if kind is not None:
+        assert isinstance(data, kind)
+    if postprocess == "attrs":
+        assert attrs.has(type(data))
+
+
+def test_async_writer_and_reader(kafka_config: KafkaConfig) -> None:
+    mirror = load("KMirror", kafka_config)
+
+    async def main() -> list[float]:
+        seen: list[float] = []
+        async with AsyncWriter(mirror, "tel_inclinometer", config=kafka_config) as writer:
+            async with AsyncReader(mirror, ["tel_inclinometer"], config=kafka_config) as reader:
+                reader.add_callback(lambda r: seen.append(r.data["inclinometerAngle"]))
+                for i in range(50):
+                    await writer.write(inclinometerAngle=float(i))
+                await writer.flush()
+                got = []
+                async for received in reader:
+                    got.append(received.data["private_seqNum"])
+                    if len(got) == 50:
+                        break
+                assert got == list(range(1, 51))
+        return seen
+
+    assert asyncio.run(main()) == [float(i) for i in range(50)]
+
+
+def test_broker_down_fails_clearly_within_timeout(stack: object) -> None:
+    port = free_port()
+    config = KafkaConfig(
+        bootstrap_servers=f"127.0.0.1:{port}", registry=RegistryConfig(url="http://127.0.0.1:1"), timeout=3.0
+    )
+    start = time.monotonic()
+    with pytest.raises(KafkaIOError, match=rf"cannot reach the Kafka broker at 127.0.0.1:{port} within 3.0 s"):
+        Writer(ComponentInfo.load("KMirror", BUNDLED), "tel_inclinometer", config=config)
+    assert time.monotonic() - start < 10
+
+
+def test_undeliverable_messages_raise_on_flush(kafka_config: KafkaConfig) -> None:
+    mirror = load("KMirror", kafka_config)
+    writer = Writer(mirror, "tel_inclinometer", config=kafka_config)
+    # point the producer at a broker that is not there: nothing can be delivered
+    writer.producer = Producer(
+        KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}").producer_conf(**{"message.timeout.ms": 1500})
+    )
+    writer.write(inclinometerAngle=1.0)
+    with pytest.raises(
+        KafkaIOError,
+        match=r"1 messages failed: lsst\..*\.KMirror\.inclinometer: not delivered: Local: Message timed out",
+    ):
+        writer.flush(10)
+    assert writer.stats.failed == 1 and writer.stats.delivered == 0
+
+
+def test_registry_down_fails_start_up_clearly(stack: object, kafka_config: KafkaConfig) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    config = attrs.evolve(kafka_config, registry=RegistryConfig(url=url, max_retries=0, timeout=2.0))
+    with pytest.raises(
+        RegistryError, match=rf"url={url}, subject=lsst\.{config.topic_subname}\.KMirror\.inclinometer-value"
+    ):
+        Writer(load("KMirror", config), "tel_inclinometer", config=config)
+
+
+def test_write_and_read_commands_report(stack: object, kafka_config: KafkaConfig) -> None:
+    env = {
+        **os.environ,
+        "SAL_KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap_servers,  # type: ignore[attr-defined]
+        "SAL_KAFKA_SCHEMA_REGISTRY_URL": stack.registry_url,
+        "SAL_KAFKA_TOPIC_SUBNAME": kafka_config.topic_subname,
+    }  # type: ignore[attr-defined]
+    cli = [sys.executable, "-m", "sal_kafka"]
+    subprocess.run(
+        cli + ["write", "KTest", "tel_arrays", "-n", "1", "--index", "1"], env=env, check=True, capture_output=True
+    )
+    reader = subprocess.Popen(
+        cli + ["read", "KTest", "tel_arrays", "-n", "500", "-t", "20", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    written = subprocess.run(
+        cli + ["write", "KTest", "tel_arrays", "-n", "500", "--index", "2", "--validation", "msgspec", "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    out, _ = reader.communicate(timeout=60)
+    w, r = json.loads(written.stdout), json.loads(out)
+    assert w["messages"] == 500 and w["failed"] == 0 and w["messages_per_s"] > 0 and w["mb_per_s"] > 0
+    assert r["messages"] == 500 and r["lost"] == 0 and r["undecodable"] == 0
+    assert set(r["latency_ms"]) == {"mean", "stdev", "min", "p50", "p99", "max"} and r["latency_ms"]["min"] > 0
+
+
+def test_ctrl_c_on_dev_leaves_no_process(tmp_path: object) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sal_kafka", "dev"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    pids: list[int] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("broker pid"):
+            pids = [int(w) for w in line.replace(",", "").split() if w.isdigit()]
+        if line.startswith("running "):
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(30)
+    assert len(pids) == 2
+    time.sleep(0.5)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    leftovers = subprocess.run(["pgrep", "-f", "sal_kafka (read|write) KMirror"], capture_output=True, text=True).stdout
+    assert leftovers.strip() == ""
