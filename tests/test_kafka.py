@@ -193,18 +193,20 @@ def test_async_writer_and_reader(kafka_config: KafkaConfig) -> None:
 
     async def main() -> list[float]:
         seen: list[float] = []
-        async with AsyncWriter(mirror, "tel_inclinometer", config=kafka_config) as writer:
-            async with AsyncReader(mirror, ["tel_inclinometer"], config=kafka_config) as reader:
-                reader.add_callback(lambda r: seen.append(r.data["inclinometerAngle"]))
-                for i in range(50):
-                    await writer.write(inclinometerAngle=float(i))
-                await writer.flush()
-                got = []
-                async for received in reader:
-                    got.append(received.data["private_seqNum"])
-                    if len(got) == 50:
-                        break
-                assert got == list(range(1, 51))
+        async with (
+            AsyncWriter(mirror, "tel_inclinometer", config=kafka_config) as writer,
+            AsyncReader(mirror, ["tel_inclinometer"], config=kafka_config) as reader,
+        ):
+            reader.add_callback(lambda r: seen.append(r.data["inclinometerAngle"]))
+            for i in range(50):
+                await writer.write(inclinometerAngle=float(i))
+            await writer.flush()
+            got = []
+            async for received in reader:
+                got.append(received.data["private_seqNum"])
+                if len(got) == 50:
+                    break
+            assert got == list(range(1, 51))
         return seen
 
     assert asyncio.run(main()) == [float(i) for i in range(50)]

@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 import attrs
 import fastavro
-from fastavro.read import SchemaResolutionError
 import msgspec
+from fastavro.read import SchemaResolutionError
 
 from .._classes import attrs_class, dataclass_class, msgspec_class
 from .._errors import CodecError, UnknownSchemaError, ValidationError
