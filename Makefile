@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/sal-kafka schemas --out build/schemas
+	$(BIN)/sal-kafka dev
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

@@ -6,6 +6,7 @@ Kafka cluster and a Confluent-compatible registry through configuration.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -84,13 +85,29 @@ class Stack:
     def registry_url(self) -> str:
         return f"http://127.0.0.1:{self.registry_port}"
 
+    #: Consumer settings for Tansu: it holds a fetch until fetch.wait.max.ms
+    #: instead of answering when data arrives (Apache Kafka answers at once),
+    #: so a short wait is what keeps the latency low on this broker.
+    CONSUMER: dict[str, object] = {"fetch.wait.max.ms": 1}
+
     def config(self, **overrides: object) -> KafkaConfig:
         """A `KafkaConfig` for this stack."""
+        settings: dict[str, object] = {"consumer": dict(self.CONSUMER), **overrides}
         return KafkaConfig(
             bootstrap_servers=self.bootstrap_servers,
             registry=RegistryConfig(url=self.registry_url),
-            **overrides,  # type: ignore[arg-type]
+            **settings,  # type: ignore[arg-type]
         )
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment for processes that use this stack (``SAL_KAFKA_*``)."""
+        return {
+            **os.environ,
+            "SAL_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "SAL_KAFKA_SCHEMA_REGISTRY_URL": self.registry_url,
+            "SAL_KAFKA_CONSUMER_CONFIG": json.dumps(self.CONSUMER),
+            **extra,
+        }
 
     def _spawn(self, args: list[str], log_name: str, detach: bool) -> subprocess.Popen[bytes]:
         log = open(self.workdir / log_name, "wb")  # noqa: SIM115 - the process owns it

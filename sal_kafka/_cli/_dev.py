@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -57,11 +56,7 @@ def _result(proc: subprocess.Popen[str], what: str) -> dict[str, Any]:
 
 def _run_pair(stack: Stack, component: str, topic: str, number: int, options: list[str]) -> dict[str, Any]:
     """A reader and a writer in their own processes, as operators run them."""
-    env = {
-        **os.environ,
-        "SAL_KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap_servers,
-        "SAL_KAFKA_SCHEMA_REGISTRY_URL": stack.registry_url,
-    }
+    env = stack.env()
     index = options[options.index("--index") + 1] if "--index" in options else "0"
     procs = []
     try:
@@ -114,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             pids = " ".join(str(p.pid) for p in stack.processes)
             print(f"\nexport SAL_KAFKA_BOOTSTRAP_SERVERS={stack.bootstrap_servers}")
             print(f"export SAL_KAFKA_SCHEMA_REGISTRY_URL={stack.registry_url}")
+            print(f"export SAL_KAFKA_CONSUMER_CONFIG='{json.dumps(stack.CONSUMER)}'")
             print(f"# the stack keeps running (workdir {stack.workdir}); stop it with: kill {pids}")
             stack.detach()
             return 0

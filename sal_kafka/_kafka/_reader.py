@@ -132,7 +132,9 @@ class Reader:
                     "group.id": f"sal-kafka-reader-{uuid.uuid4().hex}",
                     "enable.auto.commit": False,
                     "enable.partition.eof": False,
-                    "fetch.wait.max.ms": 5,  # low latency; Tansu seems to hold fetches that long
+                    # Apache Kafka answers a fetch as soon as data arrives (fetch.min.bytes
+                    # 1), so this bound only matters for brokers that hold fetches to it
+                    "fetch.wait.max.ms": 100,
                     # large fetches: a 3 kB message at 30 kHz is 100 MB/s
                     "fetch.max.bytes": 52428800,
                     "max.partition.fetch.bytes": 10485760,

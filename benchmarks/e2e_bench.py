@@ -1,0 +1,202 @@
+"""End-to-end benchmarks: writer and reader in separate processes, through a
+real broker (Tansu) and our registry, both started here on free ports.
+
+Runs, in this order, in one invocation (so the ratios come from one machine state):
+
+1. throughput: ``sal-kafka write`` (strict validation, acks=1) and
+   ``sal-kafka read`` at the same time, KMirror ``tel_forceActuatorData``
+   (811 floats, 3.3 kB a message);
+2. latency: the same at 50 Hz (``--linger-ms 0``: a 50 Hz writer has nothing to batch);
+3. the baseline ts_salobj's approach amounts to, in its own process: a stdlib
+   dataclass, ``dataclasses.asdict``, confluent-kafka's ``AvroSerializer``,
+   ``Producer`` (acks=1);
+4. acks 0, 1 and all, side by side (writer alone).
+
+Run: ``.venv/bin/python benchmarks/e2e_bench.py [--messages 60000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sal_kafka import ComponentInfo  # noqa: E402
+from sal_kafka._classes import dataclass_class  # noqa: E402
+from sal_kafka._dev import Stack  # noqa: E402
+from sal_kafka._kafka import TAI_MINUS_UTC, ensure_topics, sample_record  # noqa: E402
+from sal_kafka._registry import SchemaRegistry  # noqa: E402
+
+COMPONENT, TOPIC = "KMirror", "tel_forceActuatorData"
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sal_kafka", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+
+
+def result(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    out, _ = proc.communicate(timeout=900)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def pair(env: dict[str, str], number: int, *writer_args: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    reader = cli(env, "read", COMPONENT, TOPIC, "-n", str(number), "-t", "60", "--no-history", "--json")
+    time.sleep(1.5)  # the reader starts at the end of the topic
+    writer = cli(env, "write", COMPONENT, TOPIC, "-n", str(number), "--json", *writer_args)
+    return result(writer), result(reader)
+
+
+def baseline_writer(bootstrap: str, registry_url: str, number: int) -> None:
+    """ts_salobj's way: DataType(**data), dataclasses.asdict, AvroSerializer, Producer."""
+    from confluent_kafka import Producer
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    topic = ComponentInfo.load(COMPONENT)[TOPIC]
+    data_type = dataclass_class(topic)
+    client = SchemaRegistryClient({"url": registry_url})
+    serializer = AvroSerializer(client, json.dumps(topic.avro_schema), conf={"auto.register.schemas": True})
+    ctx = SerializationContext(topic.kafka_name, MessageField.VALUE)
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "1", "linger.ms": 1, "log.connection.close": False})
+    fields = sample_record(topic)
+    start = time.perf_counter()
+    nbytes = 0
+    for seq in range(1, number + 1):
+        now = time.time()
+        data = data_type(
+            **fields,
+            private_sndStamp=now + TAI_MINUS_UTC,
+            private_kafkaStamp=now + TAI_MINUS_UTC,
+            private_efdStamp=now,
+            private_seqNum=seq,
+            private_revCode=topic.rev_code,
+            private_identity=COMPONENT,
+            private_origin=os.getpid(),
+        )
+        value = serializer(dataclasses.asdict(data), ctx)
+        nbytes += len(value)
+        while True:
+            try:
+                producer.produce(topic.kafka_name, value)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    written = time.perf_counter() - start
+    producer.flush(60)
+    print(
+        json.dumps(
+            {
+                "messages": number,
+                "messages_per_s": round(number / written, 1),
+                "mb_per_s": round(nbytes / written / 1e6, 2),
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=60000)
+    parser.add_argument("--baseline-writer", nargs=2, metavar=("BOOTSTRAP", "REGISTRY"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.baseline_writer:
+        baseline_writer(*args.baseline_writer, args.messages)
+        return
+    n = args.messages
+    with Stack() as stack:
+        components = [ComponentInfo.load(COMPONENT)]
+        ensure_topics(list(components[0]), stack.config())
+        with SchemaRegistry(stack.registry_url) as registry:
+            registry.register_components(components)
+        # Stack.env() carries the Tansu consumer setting (see sal_kafka._dev.Stack.CONSUMER).
+        # Each phase that reads uses topics of its own (another sub-namespace):
+        # Tansu reports the high watermark as the last batch's base offset + 1, and
+        # a reader that starts there, inside a batch, is served nothing. On Apache
+        # Kafka a reader starts at the true end of a topic that was just written.
+        env = stack.env()
+        print(
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+            f"Tansu broker and sal-kafka registry on loopback; {n} messages of {COMPONENT}.{TOPIC}\n"
+        )
+
+        # first, on a broker still empty: Tansu's in-memory storage serves fetches
+        # more slowly as it fills (seen here: p50 29 ms after 10^5 messages)
+        w50, r50 = pair(
+            {**env, "SAL_KAFKA_TOPIC_SUBNAME": "latency"},
+            500,
+            "--validation",
+            "strict",
+            "--acks",
+            "1",
+            "--rate",
+            "50",
+            "--linger-ms",
+            "0",
+        )
+        lat = r50["latency_ms"]
+        print("| 50 Hz, 500 messages | mean ms | stdev | min | p50 | p99 | max | lost |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        print(
+            f"| private_rcvStamp - private_sndStamp | {lat['mean']:.2f} | {lat['stdev']:.2f} | {lat['min']:.2f} | "
+            f"{lat['p50']:.2f} | {lat['p99']:.2f} | {lat['max']:.2f} | {r50['lost']} |\n"
+        )
+
+        w, r = pair(env, n, "--validation", "strict", "--acks", "1")
+        print("| run | writer msg/s | writer MB/s | reader msg/s | reader MB/s | lost | undecodable |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        print(
+            f"| sal-kafka, strict, acks=1, writer and reader together | {w['messages_per_s']:,.0f} | {w['mb_per_s']} | "
+            f"{r['messages_per_s']:,.0f} | {r['mb_per_s']} | {r['lost']} | {r['undecodable']} |"
+        )
+        base = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--messages",
+                str(n),
+                "--baseline-writer",
+                stack.bootstrap_servers,
+                stack.registry_url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+        )
+        b = json.loads(base.stdout.strip().splitlines()[-1])
+        ratio = w["messages_per_s"] / b["messages_per_s"]
+        print(
+            f"| baseline (dataclass, asdict, AvroSerializer, Producer), acks=1, writer alone | "
+            f"{b['messages_per_s']:,.0f} | {b['mb_per_s']} | | | | |"
+        )
+        print(f"\nsal-kafka writer / baseline writer: {ratio:.1f}x\n")
+
+        print("| acks (writer alone, strict) | msg/s | MB/s | delivered | failed |")
+        print("|---|---:|---:|---:|---:|")
+        for acks in ("0", "1", "all"):
+            proc = cli(
+                env, "write", COMPONENT, TOPIC, "-n", str(n // 2), "--json", "--validation", "strict", "--acks", acks
+            )
+            a = result(proc)
+            print(f"| acks={acks} | {a['messages_per_s']:,.0f} | {a['mb_per_s']} | {a['delivered']} | {a['failed']} |")
+
+
+if __name__ == "__main__":
+    main()
