@@ -15,6 +15,7 @@ from typing import Any
 
 from ._codegen import HEADERS, Style, class_source, enum_source
 from ._model import EnumInfo, TopicInfo
+from ._util import build_once
 
 __all__ = ["data_class", "msgspec_class", "attrs_class", "dataclass_class", "enum_class"]
 
@@ -44,16 +45,13 @@ def _exec_class(source: str, style: str, name: str, module: str) -> type:
 
 def data_class(topic: TopicInfo, style: Style) -> type:
     """The ``msgspec`` or ``attrs`` class of ``topic`` (one per topic, cached)."""
-    key = _key(topic, style)
-    cls = _classes.get(key)
-    if cls is None:
-        with _lock:
-            cls = _classes.get(key)
-            if cls is None:
-                module = f"sal_kafka.classes.{topic.component_name}"
-                source = class_source(topic, style)
-                cls = _classes[key] = _exec_class(source, style, topic.attr_name, module)
-    return cls
+    module = f"sal_kafka.classes.{topic.component_name}"
+    return build_once(
+        _classes,
+        _lock,
+        _key(topic, style),
+        lambda: _exec_class(class_source(topic, style), style, topic.attr_name, module),
+    )
 
 
 def msgspec_class(topic: TopicInfo) -> type:
@@ -68,14 +66,7 @@ def attrs_class(topic: TopicInfo) -> type:
 
 def dataclass_class(topic: TopicInfo) -> type:
     """A stdlib dataclass as ts_salobj makes it: defaults, and an array-length check."""
-    key = _key(topic, "dataclass")
-    cls = _classes.get(key)
-    if cls is None:
-        with _lock:
-            cls = _classes.get(key)
-            if cls is None:
-                cls = _classes[key] = _make_dataclass(topic)
-    return cls
+    return build_once(_classes, _lock, _key(topic, "dataclass"), lambda: _make_dataclass(topic))
 
 
 def _make_dataclass(topic: TopicInfo) -> type:

@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Hashable, Iterator, MutableMapping
+from typing import TypeVar
 
-__all__ = ["gc_paused"]
+__all__ = ["gc_paused", "build_once"]
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+
+
+def build_once(cache: MutableMapping[K, T], lock: threading.Lock, key: K, build: Callable[[], T]) -> T:
+    """``cache[key]``, built by ``build()`` the first time, once even when threads race."""
+    value = cache.get(key)
+    if value is None:
+        with lock:
+            value = cache.get(key)
+            if value is None:
+                value = cache[key] = build()
+    return value
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from fastavro.read import SchemaResolutionError
 from .._classes import attrs_class, dataclass_class, msgspec_class
 from .._errors import CodecError, UnknownSchemaError, ValidationError
 from .._model import TopicInfo
+from .._util import build_once
 from .._validation import check_mode, custom_problem, explain
 from . import _runtime
 from ._compiled import CompiledCodec, compile_codec
@@ -33,13 +34,7 @@ _compiled: dict[tuple[Any, ...], CompiledCodec] = {}
 def compiled_codec(topic: TopicInfo) -> CompiledCodec:
     """The generated codec functions of ``topic`` (cached per topic definition)."""
     key = (topic.component_name, topic.sal_name, tuple(topic.fields.values()))
-    codec = _compiled.get(key)
-    if codec is None:
-        with _lock:
-            codec = _compiled.get(key)
-            if codec is None:
-                codec = _compiled[key] = compile_codec(topic)
-    return codec
+    return build_once(_compiled, _lock, key, lambda: compile_codec(topic))
 
 
 def _as_dict(record: Any) -> dict[str, Any]:

@@ -276,10 +276,7 @@ class _Gen:
             lines += [
                 f"if n == {f.count}:",
                 f"    {target} = list({unpack}(data, pos)); pos += {nbytes}",
-                "    if data[pos]:",
-                f"        {target}, pos = _ca(data, pos, {target}, {reader})",
-                "    else:",
-                "        pos += 1",
+                *self._after_first_block(target, reader),
                 "else:",
                 f"    {target}, pos = _ra(data, pos, n, {reader})",
             ]
@@ -303,14 +300,21 @@ class _Gen:
             f"    {target} = {convert}; pos += {f.count + 1}",
             "elif n > 0:",
             f"    {target} = []; pos = {reader}(data, pos, n, {target})",
-            "    if data[pos]:",
-            f"        {target}, pos = _ca(data, pos, {target}, {reader})",
-            "    else:",
-            "        pos += 1",
+            *self._after_first_block(target, reader),
             "else:",
             f"    {target}, pos = _ra(data, pos, n, {reader})",
         ]
         return lines
+
+    @staticmethod
+    def _after_first_block(target: str, reader: str) -> list[str]:
+        """After one block read by a fast path: the end marker, or more blocks."""
+        return [
+            "    if data[pos]:",
+            f"        {target}, pos = _ca(data, pos, {target}, {reader})",
+            "    else:",
+            "        pos += 1",
+        ]
 
     def decoder_body(self) -> list[str]:
         body: list[str] = ["pos = 0", "size = len(data)"]

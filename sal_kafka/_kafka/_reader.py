@@ -20,7 +20,7 @@ from .._codec import Codec
 from .._errors import KafkaIOError, SalKafkaError
 from .._model import ComponentInfo, TopicInfo
 from .._registry import SchemaRegistry
-from ._config import KafkaConfig
+from ._config import KafkaConfig, resolve
 from ._time import TAI_MINUS_UTC
 from ._topics import ensure_topics
 
@@ -106,9 +106,7 @@ class Reader:
         registry: SchemaRegistry | None = None,
         create_topics: bool = True,
     ) -> None:
-        self.config = config or KafkaConfig.from_env()
-        if isinstance(component, str):
-            component = ComponentInfo.load(component, topic_subname=self.config.topic_subname)
+        component, self.config = resolve(component, config)
         if postprocess not in POSTPROCESS:
             raise ValueError(f"unknown postprocess {postprocess!r}; expected one of {', '.join(POSTPROCESS)}")
         self.component = component

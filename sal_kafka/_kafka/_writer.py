@@ -18,7 +18,7 @@ from .._errors import KafkaIOError
 from .._model import ComponentInfo, TopicInfo
 from .._registry import SchemaRegistry
 from .._validation import check_mode
-from ._config import KafkaConfig
+from ._config import KafkaConfig, resolve
 from ._time import TAI_MINUS_UTC
 from ._topics import ensure_topics
 
@@ -103,9 +103,7 @@ class Writer:
         registry: SchemaRegistry | None = None,
         create_topics: bool = True,
     ) -> None:
-        self.config = config or KafkaConfig.from_env()
-        if isinstance(component, str):
-            component = ComponentInfo.load(component, topic_subname=self.config.topic_subname)
+        component, self.config = resolve(component, config)
         self.component = component
         self.topic = component.topic(topic)
         if not component.indexed and index:
