@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import keyword
 import struct
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from . import _runtime as rt
 __all__ = ["CompiledCodec", "compile_codec", "generate_source"]
 
 _FIXED_CODES = {"float": "f", "double": "d", "boolean": "?"}
+_LITTLE_ENDIAN = sys.byteorder == "little"
 # struct codes that check a SAL integer type's exact range
 _INT_CODES = {
     "byte": "B",
@@ -273,9 +275,13 @@ class _Gen:
             unpack = self.const("ua", struct.Struct(f"<{f.count}{code}").unpack_from)
             reader = self.const("fr", rt.fixed_reader(code))
             nbytes = f.count * struct.calcsize(code)
+            if _LITTLE_ENDIAN:  # Avro is little-endian: cast the buffer, no tuple in between
+                first = f"    {target} = view[pos:pos + {nbytes}].cast({code!r}).tolist(); pos += {nbytes}"
+            else:
+                first = f"    {target} = list({unpack}(data, pos)); pos += {nbytes}"
             lines += [
                 f"if n == {f.count}:",
-                f"    {target} = list({unpack}(data, pos)); pos += {nbytes}",
+                first,
                 *self._after_first_block(target, reader),
                 "else:",
                 f"    {target}, pos = _ra(data, pos, n, {reader})",
@@ -318,6 +324,8 @@ class _Gen:
 
     def decoder_body(self) -> list[str]:
         body: list[str] = ["pos = 0", "size = len(data)"]
+        if any(f.count > 1 and f.sal_type in ("float", "double") for f in self.fields):
+            body.append("view = memoryview(data)")
         run: list[tuple[int, FieldInfo]] = []
 
         def flush() -> None:
