@@ -9,7 +9,7 @@ ended by a zero count, unions as a branch index then the value.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
@@ -85,24 +85,24 @@ def write_fixed_array(a: Any, code: str) -> bytes:
     return write_long(n) + struct.pack(f"<{n}{code}", *a) + b"\x00"
 
 
-def write_long_array(a: Any) -> bytes:
-    """An array of int or long."""
+def _write_items(a: Any, items: Callable[[Sequence[Any]], bytes]) -> bytes:
+    """One block of ``len(a)`` items written by ``items``, then the end marker."""
     if _is_ndarray(a):
         a = a.tolist()
     n = len(a)
     if not n:
         return b"\x00"
-    return write_long(n) + b"".join(map(write_long, a)) + b"\x00"
+    return write_long(n) + items(a) + b"\x00"
+
+
+def write_long_array(a: Any) -> bytes:
+    """An array of int or long."""
+    return _write_items(a, lambda items: b"".join(map(write_long, items)))
 
 
 def write_bool_array(a: Any) -> bytes:
     """An array of boolean."""
-    if _is_ndarray(a):
-        a = a.tolist()
-    n = len(a)
-    if not n:
-        return b"\x00"
-    return write_long(n) + bytes(map(bool, a)) + b"\x00"
+    return _write_items(a, lambda items: bytes(map(bool, items)))
 
 
 def fixed_array_writer(count: int, code: str) -> Callable[[Any], bytes]:
