@@ -7,26 +7,19 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .._errors import SalKafkaError
-from . import _schemas
+from . import _codegen, _dev, _kafka, _registry, _schemas
 
 __all__ = ["main"]
 
-# Each subcommand module offers ``add_parser(subparsers)`` which sets
+# Each subcommand module offers ``add_parser(subparsers)``, which sets
 # ``func`` on its parser; ``func(args) -> exit status``.
-_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_schemas.add_parser]
-
-
-def _optional_subcommands() -> list[Callable[[argparse._SubParsersAction], None]]:
-    found = []
-    for module_name in ("_codegen", "_registry", "_kafka", "_dev"):
-        try:
-            module = __import__(f"{__name__}.{module_name}", fromlist=["add_parser"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{module_name}":
-                raise
-            continue
-        found.append(module.add_parser)
-    return found
+_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _schemas.add_parser,
+    _codegen.add_parser,
+    _registry.add_parser,
+    _kafka.add_parser,
+    _dev.add_parser,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sal-kafka", description="SAL topics over Kafka: schemas, registry, codecs, I/O."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in _SUBCOMMANDS + _optional_subcommands():
+    for add in _SUBCOMMANDS:
         add(subparsers)
     return parser
 
