@@ -301,3 +301,18 @@ def test_ctrl_c_on_dev_leaves_no_process(tmp_path: object) -> None:
             os.kill(pid, 0)
     leftovers = subprocess.run(["pgrep", "-f", "sal_kafka (read|write) KMirror"], capture_output=True, text=True).stdout
     assert leftovers.strip() == ""
+
+
+def test_delivery_errors_reach_the_callback_instead(kafka_config: KafkaConfig) -> None:
+    errors: list[str] = []
+    writer = Writer(
+        load("KMirror", kafka_config), "tel_inclinometer", config=kafka_config, on_delivery_error=errors.append
+    )
+    writer.producer = Producer(
+        KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}").producer_conf(**{"message.timeout.ms": 1500})
+    )
+    writer.write(inclinometerAngle=1.0)
+    writer.write(inclinometerAngle=2.0)
+    writer.flush(10)  # failures went to the callback: no exception, still counted
+    assert writer.stats.failed == 2 and len(errors) == 2
+    assert all("KMirror.inclinometer: not delivered: Local: Message timed out" in e for e in errors)

@@ -72,7 +72,8 @@ class Writer:
     linger_ms, compression : optional
         Producer batching delay and compression codec (``lz4``, ``zstd``, ...).
     on_delivery_error : callable, optional
-        Called with ``(error message, seq_num)`` for each message that failed;
+        Called with the error message (topic and the broker's reason) for each
+        message that failed;
         without it, failures are raised by `flush` and `close`.
     registry : SchemaRegistry, optional
         Shared registry client.
@@ -99,7 +100,7 @@ class Writer:
         acks: int | str = 1,
         linger_ms: float | None = None,
         compression: str | None = None,
-        on_delivery_error: Callable[[str, int], None] | None = None,
+        on_delivery_error: Callable[[str], None] | None = None,
         registry: SchemaRegistry | None = None,
         create_topics: bool = True,
     ) -> None:
@@ -177,7 +178,7 @@ class Writer:
         if len(self.stats.errors) < 100:
             self.stats.errors.append(text)
         if self._on_delivery_error is not None:
-            self._on_delivery_error(text, -1)
+            self._on_delivery_error(text)
 
     def write(
         self, data: Any = None, /, *, wait: bool = False, validation: str | None = None, **fields: Any
