@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sal_kafka import ComponentInfo  # noqa: E402
 from sal_kafka._classes import dataclass_class  # noqa: E402
+from sal_kafka._cli._dev import _cli, _result, _run_pair  # noqa: E402
 from sal_kafka._dev import Stack  # noqa: E402
 from sal_kafka._kafka import TAI_MINUS_UTC, ensure_topics, sample_record  # noqa: E402
 from sal_kafka._registry import SchemaRegistry  # noqa: E402
@@ -39,26 +40,10 @@ from sal_kafka._registry import SchemaRegistry  # noqa: E402
 COMPONENT, TOPIC = "KMirror", "tel_forceActuatorData"
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sal_kafka", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-
-
-def result(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    out, _ = proc.communicate(timeout=900)
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def pair(env: dict[str, str], number: int, *writer_args: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    reader = cli(env, "read", COMPONENT, TOPIC, "-n", str(number), "-t", "60", "--no-history", "--json")
-    time.sleep(1.5)  # the reader starts at the end of the topic
-    writer = cli(env, "write", COMPONENT, TOPIC, "-n", str(number), "--json", *writer_args)
-    return result(writer), result(reader)
+def pair(stack: Stack, subname: str, number: int, *writer_args: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Writer and reader processes on the topics of ``subname``, as ``sal-kafka dev`` runs them."""
+    run = _run_pair(stack, subname, COMPONENT, TOPIC, number, list(writer_args))
+    return run["written"], run["read"]
 
 
 def baseline_writer(bootstrap: str, registry_url: str, number: int, extract: str = "asdict") -> None:
@@ -139,19 +124,9 @@ def main() -> None:
             f"Tansu broker and sal-kafka registry on loopback; {n} messages of {COMPONENT}.{TOPIC}\n"
         )
 
-        # first, on a broker still empty: Tansu's in-memory storage serves fetches
-        # more slowly as it fills (seen here: p50 29 ms after 10^5 messages)
+        # first: the run that needs the machine otherwise idle
         w50, r50 = pair(
-            {**env, "SAL_KAFKA_TOPIC_SUBNAME": "latency"},
-            500,
-            "--validation",
-            "strict",
-            "--acks",
-            "1",
-            "--rate",
-            "50",
-            "--linger-ms",
-            "0",
+            stack, "latency", 500, "--validation", "strict", "--acks", "1", "--rate", "50", "--linger-ms", "0"
         )
         lat = r50["latency_ms"]
         print("| 50 Hz, 500 messages | mean ms | stdev | min | p50 | p99 | max | lost |")
@@ -161,7 +136,7 @@ def main() -> None:
             f"{lat['p50']:.2f} | {lat['p99']:.2f} | {lat['max']:.2f} | {r50['lost']} |\n"
         )
 
-        w, r = pair(env, n, "--validation", "strict", "--acks", "1")
+        w, r = pair(stack, "sal", n, "--validation", "strict", "--acks", "1")
         print("| run | writer msg/s | writer MB/s | reader msg/s | reader MB/s | lost | undecodable |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         print(
@@ -197,10 +172,20 @@ def main() -> None:
         print("| acks (writer alone, strict) | msg/s | MB/s | delivered | failed |")
         print("|---|---:|---:|---:|---:|")
         for acks in ("0", "1", "all"):
-            proc = cli(
-                env, "write", COMPONENT, TOPIC, "-n", str(n // 2), "--json", "--validation", "strict", "--acks", acks
+            proc = _cli(
+                "write",
+                COMPONENT,
+                TOPIC,
+                "-n",
+                str(n // 2),
+                "--json",
+                "--validation",
+                "strict",
+                "--acks",
+                acks,
+                env=env,
             )
-            a = result(proc)
+            a = _result(proc, f"writer with acks={acks}")
             print(f"| acks={acks} | {a['messages_per_s']:,.0f} | {a['mb_per_s']} | {a['delivered']} | {a['failed']} |")
 
 
