@@ -11,10 +11,10 @@ from typing import Any
 
 import attrs
 
+from . import _xml
 from ._avro import dumps_schema
 from ._model import ComponentInfo
 from ._util import gc_paused
-from ._xml import prefetch
 
 __all__ = [
     "SchemaSummary",
@@ -66,8 +66,7 @@ def load_components(
     """Load the named components, or all of ``xml_dir`` when ``names`` is empty."""
     with gc_paused():
         selected = list(names) or ComponentInfo.list_components(xml_dir)
-        prefetch(selected, xml_dir)
-        return [ComponentInfo.load(n, xml_dir, topic_subname) for n in selected]
+        return _xml.load_components(selected, xml_dir, topic_subname)
 
 
 def avro_schemas(components: Iterable[ComponentInfo]) -> dict[str, dict[str, Any]]:

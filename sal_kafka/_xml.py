@@ -11,7 +11,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from ._model import (
 )
 from ._util import gc_paused
 
-__all__ = ["load_component", "list_components"]
+__all__ = ["load_component", "load_components", "list_components"]
 
 _TOPIC_FILES = (("Commands", "SALCommand"), ("Events", "SALEvent"), ("Telemetry", "SALTelemetry"))
 _SET_ROOTS = {
@@ -561,21 +561,34 @@ def _avsc_topics(component: str, xml_dir: Path) -> list[tuple[str, _TopicDef]]:
 # --------------------------------------------------------------------------- components
 
 
-def prefetch(names: Iterable[str], xml_dir: str | os.PathLike[str] | None = None) -> None:
-    """Parse the definition files of ``names`` ahead, two files at a time.
+def load_components(
+    names: Sequence[str], xml_dir: str | os.PathLike[str] | None = None, topic_subname: str = "sal"
+) -> list[ComponentInfo]:
+    """Load many components, parsing their files two at a time ahead of the build.
 
-    lxml releases the GIL while it parses and transforms, so on two cores
-    one file's C work overlaps another's Python work. Errors are not raised
-    here: the normal load raises them, in order, when it meets the file.
+    lxml releases the GIL while it parses and transforms, so on two cores the
+    C work of the next files overlaps the Python work of binding the current
+    component. Parse errors are not raised by the workers: the normal load
+    meets the file again and raises them, in order.
     """
     folder = _resolve_dir(xml_dir)
-    paths = [folder / name / f"{name}_{suffix}.xml" for name in names for suffix, _tag in _TOPIC_FILES]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [(p, pool.submit(_try_build, p)) for p in paths if p.is_file()]
-        for path, future in futures:
-            built = future.result()
-            if built is not None:
-                _cache[("component", str(path))] = built
+        pending = {
+            name: [
+                (path, pool.submit(_try_build, path))
+                for suffix, _tag in _TOPIC_FILES
+                if (path := folder / name / f"{name}_{suffix}.xml").is_file()
+            ]
+            for name in names
+        }
+        components = []
+        for name in names:
+            for path, future in pending[name]:
+                built = future.result()
+                if built is not None:
+                    _cache[("component", str(path))] = built
+            components.append(load_component(name, folder, topic_subname))
+    return components
 
 
 def _try_build(path: Path) -> tuple[int, Any] | None:
