@@ -131,48 +131,30 @@ class Codec:
                     return fns.encode_strict_dict(record)
             except Exception as exc:
                 raise self._failure(record, exc, strict=validation == "strict") from None
-        if validation == "none":
-            return self._encode_or_explain(record, strict=False)
-        if validation == "strict":
-            return self._encode_strict(record)
+        if validation in ("none", "strict"):
+            return self._encode_or_explain(record, strict=validation == "strict")
         return self._encode_or_explain(self._prepare(record, check_mode(validation)), strict=False)
 
-    def _encode_raw(self, record: Any) -> bytes:
+    def _encode_raw(self, record: Any, strict: bool) -> bytes:
+        """Encode any accepted kind of record; ``strict`` runs the fused checks."""
         fns = self._fns
         if fns is None:
-            return self._fastavro_encode(_as_dict(record))
-        if type(record) is dict:
-            return fns.encode_dict(record)
+            data = _as_dict(record)
+            if strict and (problem := explain(self.topic, data, strict=True)):
+                raise ValidationError(problem)
+            return self._fastavro_encode(data)
         if isinstance(record, Mapping):
-            return fns.encode_dict(dict(record))
-        return fns.encode_object(record)
+            data = record if type(record) is dict else dict(record)
+            return (fns.encode_strict_dict if strict else fns.encode_dict)(data)
+        return (fns.encode_strict_object if strict else fns.encode_object)(record)
 
     def _encode_or_explain(self, record: Any, strict: bool) -> bytes:
         try:
-            return self._encode_raw(record)
+            return self._encode_raw(record, strict)
         except ValidationError:
             raise
         except Exception as exc:
             raise self._failure(record, exc, strict) from None
-
-    def _encode_strict(self, record: Any) -> bytes:
-        fns = self._fns
-        try:
-            if fns is None:
-                problem = explain(self.topic, _as_dict(record), strict=True)
-                if problem:
-                    raise ValidationError(problem)
-                return self._fastavro_encode(_as_dict(record))
-            if type(record) is dict:
-                return fns.encode_strict_dict(record)
-            if isinstance(record, Mapping):
-                record = dict(record)
-                return fns.encode_strict_dict(record)
-            return fns.encode_strict_object(record)
-        except ValidationError:
-            raise
-        except Exception as exc:
-            raise self._failure(record, exc, strict=True) from None
 
     def _failure(self, record: Any, exc: Exception, strict: bool) -> ValidationError:
         """Turn a failed fast path into a message that names the exact field."""

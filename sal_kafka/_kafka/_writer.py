@@ -148,7 +148,7 @@ class Writer:
             settings["compression.type"] = compression
         self.producer = Producer(self.config.producer_conf(**settings))
         self.key = message_key(self.topic, index)
-        self._header = self.codec.encode_message  # bound once: the hot path
+        self._encode = self.codec.encode_message  # bound once: the hot path
         self._data = self._initial_data()
         self._seq_num = 0
         self._kafka_name = self.topic.kafka_name
@@ -216,7 +216,7 @@ class Writer:
         record["private_efdStamp"] = utc
         record["private_seqNum"] = seq
         record["private_rcvStamp"] = 0.0
-        value = self._header(record, validation or self.validation)
+        value = self._encode(record, validation or self.validation)
         self._produce(value)
         self._seq_num = seq
         self._data = record
