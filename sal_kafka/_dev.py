@@ -21,6 +21,7 @@ from pathlib import Path
 from ._errors import SalKafkaError
 from ._kafka import KafkaConfig
 from ._registry import RegistryConfig
+from ._util import sigint_deferred
 
 __all__ = ["Stack", "free_port", "tansu_binary"]
 
@@ -111,8 +112,9 @@ class Stack:
 
     def _spawn(self, args: list[str], log_name: str, detach: bool) -> subprocess.Popen[bytes]:
         log = open(self.workdir / log_name, "wb")  # noqa: SIM115 - the process owns it
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach)
-        self.processes.append(proc)
+        with sigint_deferred():  # a Ctrl-C here must not leave an unrecorded broker
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach)
+            self.processes.append(proc)
         return proc
 
     def start(self, timeout: float = 30.0, detach: bool = False) -> Stack:

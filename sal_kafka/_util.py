@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import signal
 import threading
 from collections.abc import Callable, Hashable, Iterator, MutableMapping
 from typing import TypeVar
 
-__all__ = ["gc_paused", "build_once"]
+__all__ = ["gc_paused", "build_once", "sigint_deferred"]
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -40,3 +41,18 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Hold SIGINT (Ctrl-C) back until the block ends.
+
+    A Ctrl-C that lands inside ``subprocess.Popen`` (after the fork, while it
+    waits for the exec) leaves a child the caller never got to record, and so
+    cannot stop. Wrap the spawn and the recording; the interrupt arrives after.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

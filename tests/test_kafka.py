@@ -14,12 +14,14 @@ Tansu deviations met here, and how the tests avoid them honestly:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import attrs
@@ -280,18 +282,33 @@ def test_write_and_read_commands_report(stack: object, kafka_config: KafkaConfig
     assert set(r["latency_ms"]) == {"mean", "stdev", "min", "p50", "p99", "max"} and r["latency_ms"]["min"] > 0
 
 
-def test_ctrl_c_on_dev_leaves_no_process(tmp_path: object) -> None:
+def _processes_using_broker(port: str) -> list[int]:
+    """Processes whose environment points at this broker: the demo's readers and writers."""
+    marker = f"SAL_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{port}\0".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):
+            if marker in environ.read_bytes():
+                found.append(int(environ.parent.name))
+    return found
+
+
+def test_ctrl_c_on_dev_leaves_no_process() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "sal_kafka", "dev"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     pids: list[int] = []
+    port = ""
     assert proc.stdout is not None
     for line in proc.stdout:
+        if line.startswith("starting the Tansu broker on 127.0.0.1:"):
+            port = line.split()[5].rsplit(":", 1)[1]
         if line.startswith("broker pid"):
             pids = [int(w) for w in line.replace(",", "").split() if w.isdigit()]
         if line.startswith("running "):
             break
-    time.sleep(1.0)
+    time.sleep(1.0)  # about when the demo starts its writer
+    assert _processes_using_broker(port), "the demo's reader should be running by now"
     proc.send_signal(signal.SIGINT)
     proc.wait(30)
     assert len(pids) == 2
@@ -299,8 +316,27 @@ def test_ctrl_c_on_dev_leaves_no_process(tmp_path: object) -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-    leftovers = subprocess.run(["pgrep", "-f", "sal_kafka (read|write) KMirror"], capture_output=True, text=True).stdout
-    assert leftovers.strip() == ""
+    assert _processes_using_broker(port) == []
+
+
+def test_ctrl_c_during_a_spawn_still_stops_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C that lands while a demo process is being started (seen in CI) must not leak it."""
+    from sal_kafka._cli import _dev
+
+    real_popen = subprocess.Popen
+
+    def popen_then_ctrl_c(*args: object, **kwargs: object) -> subprocess.Popen[str]:
+        child = real_popen([sys.executable, "-c", "import time; time.sleep(60)"], text=True)
+        os.kill(os.getpid(), signal.SIGINT)  # arrives before the child is recorded, unless deferred
+        return child
+
+    monkeypatch.setattr(_dev.subprocess, "Popen", popen_then_ctrl_c)
+    procs: list[subprocess.Popen[str]] = []
+    with pytest.raises(KeyboardInterrupt):
+        _dev._cli(procs, "read", "KMirror", env={})
+    assert len(procs) == 1
+    procs[0].kill()
+    assert procs[0].wait(10) == -signal.SIGKILL
 
 
 def test_delivery_errors_reach_the_callback_instead(kafka_config: KafkaConfig) -> None:

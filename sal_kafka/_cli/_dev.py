@@ -14,6 +14,7 @@ from .._errors import SalKafkaError
 from .._generate import load_components
 from .._kafka import ensure_topics
 from .._registry import SchemaRegistry
+from .._util import sigint_deferred
 
 DEMO = [
     # (topic sub-namespace, component, topic, messages, writer options). The 50 Hz
@@ -45,14 +46,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sal_kafka", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+def _cli(procs: list[subprocess.Popen[str]], *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start ``sal-kafka ARGS`` and put it on ``procs`` before any Ctrl-C is seen."""
+    with sigint_deferred():
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sal_kafka", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        procs.append(proc)
+    return proc
 
 
 def _result(proc: subprocess.Popen[str], what: str) -> dict[str, Any]:
@@ -69,15 +74,15 @@ def _run_pair(
     """A reader and a writer in their own processes, as operators run them."""
     env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=subname)
     index = options[options.index("--index") + 1] if "--index" in options else "0"
-    procs = []
+    procs: list[subprocess.Popen[str]] = []
     try:
         reader = _cli(
-            "read", component, topic, "-n", str(number), "-t", "30", "--no-history", "--index", index, "--json", env=env
+            procs,
+            *("read", component, topic, "-n", str(number), "-t", "30", "--no-history", "--index", index, "--json"),
+            env=env,
         )
-        procs.append(reader)
         time.sleep(1.0)  # the reader starts at the current end of the topic: let it get there
-        writer = _cli("write", component, topic, "-n", str(number), "--json", *options, env=env)
-        procs.append(writer)
+        writer = _cli(procs, "write", component, topic, "-n", str(number), "--json", *options, env=env)
         return {"written": _result(writer, f"writer of {topic}"), "read": _result(reader, f"reader of {topic}")}
     finally:  # also on Ctrl-C: leave no process behind
         for proc in procs:
