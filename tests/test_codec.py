@@ -222,6 +222,40 @@ def test_reading_another_schema_version() -> None:
     assert "retired" not in decoded
 
 
+@pytest.mark.parametrize("our_id", [None, 2])
+def test_a_writer_id_with_our_layout_takes_the_fast_path(our_id: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader that started before the writer registered (no id of its own),
+    or a writer whose schema differs only in docs: no Avro resolution."""
+    topic = KMIRROR["tel_forceActuatorData"]
+    theirs = copy.deepcopy(topic.avro_schema)
+    theirs["description"] = "another text"
+    theirs["fields"][-1]["units"] = "N"
+    record = example(topic)
+    codec = Codec(topic, schema_id=our_id)
+    lookups: list[int] = []
+
+    def writer_schema(schema_id: int) -> dict[str, object]:
+        lookups.append(schema_id)
+        return theirs
+
+    monkeypatch.setattr(codec, "decode_with_schema", lambda *a: pytest.fail("resolution was used"))
+    for _ in range(3):
+        assert same(codec.decode_message(frame(7, codec.encode(record)), writer_schema=writer_schema), record)
+    assert lookups == [7]  # then known by its header
+
+
+def test_a_writer_id_with_another_layout_is_resolved() -> None:
+    topic = KTEST["evt_summaryState"]
+    theirs = copy.deepcopy(topic.avro_schema)
+    theirs["fields"].append({"name": "added", "type": "string", "default": ""})  # other bytes
+    record = example(topic)
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(theirs), record | {"added": "x" * 40})
+    codec = Codec(topic)
+    for _ in range(2):
+        assert same(codec.decode_message(frame(3, body.getvalue()), writer_schema={3: theirs}.get), record)
+
+
 def test_engines_agree_on_all_bundled_topics() -> None:
     for component in (KTEST, KMIRROR):
         for topic in component:

@@ -91,7 +91,10 @@ class Codec:
         self.topic = topic
         self.engine = engine
         self.schema_id = schema_id
-        self._header = frame(schema_id, b"") if schema_id is not None else None
+        # Framing headers of the ids whose messages the fast path can read: this
+        # codec's own, and any writer id found to have the same binary layout.
+        self._fast_headers = {frame(schema_id, b"")} if schema_id is not None else set()
+        self._other_ids: set[int] = set()  # writer ids that need Avro resolution
         self._parsed_schema: Any = None
         self._resolved: dict[int, Any] = {}
         if engine == "compiled":
@@ -264,8 +267,7 @@ class Codec:
         CodecError
             For a corrupt body.
         """
-        header = self._header
-        if header is not None and data[:5] == header:  # the usual case, without unframing
+        if data[:5] in self._fast_headers:  # the usual case, without unframing
             return self.decode(data[5:], cls)
         sid, body = unframe(data)
         if sid == self.schema_id or (self.schema_id is None and writer_schema is None):
@@ -273,8 +275,25 @@ class Codec:
         schema = writer_schema(sid) if writer_schema is not None else None
         if schema is None:
             raise UnknownSchemaError(f"{self.topic.full_name}: unknown schema id {sid}")
+        if sid not in self._other_ids:
+            if self._same_layout(schema):
+                # e.g. a reader that started before the writer registered the
+                # schema: same bytes, so no resolution (it costs 6x the decode)
+                self._fast_headers.add(frame(sid, b""))
+                return self.decode(body, cls)
+            self._other_ids.add(sid)
         result = self.decode_with_schema(body, schema)
         return result if cls is None else cls(**result)
+
+    def _same_layout(self, writer_schema: Mapping[str, Any]) -> bool:
+        """Whether bodies written with ``writer_schema`` are read as this topic's
+        without resolution: equal Avro Parsing Canonical Forms (which ignore
+        docs, defaults and other attributes that do not change the bytes)."""
+        ours = fastavro.schema.to_parsing_canonical_form(self.topic.avro_schema)
+        try:
+            return bool(fastavro.schema.to_parsing_canonical_form(dict(writer_schema)) == ours)
+        except Exception:  # a schema fastavro cannot read: resolution reports it
+            return False
 
     # ------------------------------------------------------------------ fastavro engine
 
