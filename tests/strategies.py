@@ -78,6 +78,26 @@ def same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def same_with_numpy(decoded: dict[str, Any], record: dict[str, Any], topic: TopicInfo) -> bool:
+    """``decoded`` (with ``arrays="numpy"``) holds ``record``'s values, each array
+    an ndarray of its SAL type's dtype."""
+    import numpy as np
+
+    from sal_kafka._codec._compiled import NUMPY_DTYPES
+
+    if decoded.keys() != record.keys():
+        return False
+    for name, value in decoded.items():
+        f = topic.fields[name]
+        if f.count > 1:
+            if not (isinstance(value, np.ndarray) and value.dtype == np.dtype(NUMPY_DTYPES[f.sal_type])):
+                return False
+            value = value.tolist()
+        if not same(value, record[name]):
+            return False
+    return True
+
+
 def _kind(f: FieldInfo) -> tuple[str, bool, int | None]:
     return (f.sal_type, f.nullable, f.max_length)
 

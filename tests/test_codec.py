@@ -30,7 +30,7 @@ from sal_kafka import (
     unframe,
 )
 from tests.conftest import BUNDLED
-from tests.strategies import record_strategy, same
+from tests.strategies import record_strategy, same, same_with_numpy
 
 KTEST = ComponentInfo.load("KTest", BUNDLED)
 KMIRROR = ComponentInfo.load("KMirror", BUNDLED)
@@ -156,6 +156,8 @@ def test_multi_block_and_negative_count_arrays() -> None:
     assert blocks != Codec(topic).encode(record)
     assert Codec(topic).decode(blocks) == record
     assert Codec(topic, engine="fastavro").decode(blocks) == record
+    for engine in ("compiled", "fastavro"):
+        assert same_with_numpy(Codec(topic, engine, arrays="numpy").decode(blocks), record, topic)
 
 
 # ----------------------------------------------------------------------------- classes
@@ -198,6 +200,45 @@ def test_numpy_arrays(validation: str) -> None:
         "boolean0": np.array([True, False] * 2 + [True]),
     }
     assert ktest.decode(ktest.encode(np_ints, validation))["int0"] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("engine", ["compiled", "fastavro"])
+@pytest.mark.parametrize("topic", [*KTEST, *KMIRROR], ids=lambda t: t.full_name)
+def test_decoding_into_numpy_arrays(topic: Any, engine: str) -> None:
+    record = example(topic)
+    codec = Codec(topic, engine, schema_id=5, arrays="numpy")
+    decoded = codec.decode(codec.encode(record))
+    assert same_with_numpy(decoded, record, topic)
+    assert same_with_numpy(codec.decode_message(codec.encode_message(record)), record, topic)
+    for name, f in topic.fields.items():
+        if f.count > 1 and f.sal_type in ("float", "double") and engine == "compiled":
+            assert not decoded[name].flags.writeable  # a view of the message's bytes
+
+
+def test_numpy_arrays_into_classes_and_by_resolution() -> None:
+    codec = Codec(FORCES, schema_id=1, arrays="numpy")
+    record = example(FORCES)
+    decoded = codec.decode(codec.encode(record), cls=msgspec_class(FORCES))
+    assert isinstance(decoded.zForce, np.ndarray) and decoded.zForce.tolist() == record["zForce"]
+    older = copy.deepcopy(FORCES.avro_schema)
+    older["fields"].append({"name": "retired", "type": "int", "default": 0})
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(older), record | {"retired": 3})
+    resolved = codec.decode_message(frame(2, body.getvalue()), writer_schema={2: older}.get)
+    assert same_with_numpy(resolved, record, FORCES)
+
+
+def test_numpy_decoding_of_a_truncated_body_is_a_codec_error() -> None:
+    codec = Codec(FORCES, arrays="numpy")
+    body = codec.encode(example(FORCES))
+    for cut in (len(body) // 2, len(body) - 1):
+        with pytest.raises(CodecError, match="corrupt Avro body"):
+            codec.decode(body[:cut])
+
+
+def test_unknown_arrays_option() -> None:
+    with pytest.raises(ValueError, match="unknown arrays 'tuple'; expected one of list, numpy"):
+        Codec(FORCES, arrays="tuple")  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------- schema resolution

@@ -5,7 +5,9 @@ for *every* topic, so every topic is covered in every example:
 
 - the compiled encoder's bytes equal fastavro's ``schemaless_writer``;
 - decode(encode(x)) == x (NaN-aware), through the compiled decoder;
-- the official ``avro`` library decodes the bytes to the same values.
+- the official ``avro`` library decodes the bytes to the same values;
+- the decoder with ``arrays="numpy"`` gives the same values in arrays of the
+  SAL type's dtype.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from hypothesis import strategies as st
 
 from sal_kafka import Codec, ComponentInfo, TopicInfo
 from tests.conftest import SAL_INTERFACES, corpus_components, needs_corpus
-from tests.strategies import compact_record_strategy, same
+from tests.strategies import compact_record_strategy, same, same_with_numpy
 
 pytestmark = needs_corpus
 
@@ -35,10 +37,11 @@ def _component(name: str) -> ComponentInfo:
 
 
 @cache
-def _tools(topic: TopicInfo) -> tuple[Codec, Any, avro.io.DatumReader, Any]:
-    """Per topic: our codec, fastavro's parsed schema, the avro reader, the strategy."""
+def _tools(topic: TopicInfo) -> tuple[Codec, Codec, Any, avro.io.DatumReader, Any]:
+    """Per topic: our codecs (lists, numpy), fastavro's parsed schema, the avro reader, the strategy."""
     return (
         Codec(topic),
+        Codec(topic, arrays="numpy"),
         fastavro.parse_schema(topic.avro_schema),
         avro.io.DatumReader(avro.schema.parse(json.dumps(topic.avro_schema))),
         compact_record_strategy(topic),
@@ -81,10 +84,11 @@ def test_chunks_cover_every_topic() -> None:
 @given(data=st.data())
 def test_every_topic_round_trips(name: str, start: int, data: st.DataObject) -> None:
     for topic in list(_component(name))[start : start + CHUNK]:
-        codec, parsed, reader, strategy = _tools(topic)
+        codec, numpy_codec, parsed, reader, strategy = _tools(topic)
         record = data.draw(strategy, label=topic.attr_name)
         body = codec.encode(record, validation="strict")
         assert body == _fastavro_bytes(parsed, record), topic.full_name
         assert same(codec.decode(body), record), topic.full_name
+        assert same_with_numpy(numpy_codec.decode(body), record, topic), topic.full_name
         official = reader.read(avro.io.BinaryDecoder(io.BytesIO(body)))
         assert same(official, record), topic.full_name

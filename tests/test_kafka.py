@@ -26,6 +26,7 @@ from types import SimpleNamespace
 
 import attrs
 import msgspec
+import numpy as np
 import pytest
 from confluent_kafka import Producer
 
@@ -190,6 +191,23 @@ def test_postprocess(kafka_config: KafkaConfig, postprocess: str, kind: type | N
         assert attrs.has(type(data))
 
 
+@pytest.mark.parametrize("postprocess", ["none", "msgspec"])
+def test_reading_numpy_arrays(kafka_config: KafkaConfig, postprocess: str) -> None:
+    mirror = load("KMirror", kafka_config)
+    with Writer(mirror, "tel_forceActuatorData", config=kafka_config) as writer:
+        reader = Reader(mirror, ["tel_forceActuatorData"], config=kafka_config, arrays="numpy", postprocess=postprocess)
+        sent = writer.write(sample_record(writer.topic), wait=True)
+        got = reader.next(10.0)
+        reader.close()
+    assert got is not None
+    data = got.data if postprocess == "none" else msgspec.structs.asdict(got.data)
+    for name, f in writer.topic.fields.items():
+        if f.count > 1:
+            assert isinstance(data[name], np.ndarray) and data[name].dtype == np.float32
+            assert data[name].tolist() == sent[name]
+    assert data["private_seqNum"] == sent["private_seqNum"] and data["private_rcvStamp"] > 0
+
+
 def test_async_writer_and_reader(kafka_config: KafkaConfig) -> None:
     mirror = load("KMirror", kafka_config)
 
@@ -250,7 +268,8 @@ def test_registry_down_fails_start_up_clearly(stack: object, kafka_config: Kafka
         Writer(load("KMirror", config), "tel_inclinometer", config=config)
 
 
-def test_write_and_read_commands_report(stack: object, kafka_config: KafkaConfig) -> None:
+@pytest.mark.parametrize("read_options", [[], ["--arrays", "numpy", "--postprocess", "msgspec"]])
+def test_write_and_read_commands_report(stack: object, kafka_config: KafkaConfig, read_options: list[str]) -> None:
     env = {
         **os.environ,
         "SAL_KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap_servers,  # type: ignore[attr-defined]
@@ -262,7 +281,7 @@ def test_write_and_read_commands_report(stack: object, kafka_config: KafkaConfig
         cli + ["write", "KTest", "tel_arrays", "-n", "1", "--index", "1"], env=env, check=True, capture_output=True
     )
     reader = subprocess.Popen(
-        cli + ["read", "KTest", "tel_arrays", "-n", "500", "-t", "20", "--json"],
+        cli + ["read", "KTest", "tel_arrays", "-n", "500", "-t", "20", "--json", *read_options],
         env=env,
         stdout=subprocess.PIPE,
         text=True,
@@ -280,6 +299,7 @@ def test_write_and_read_commands_report(stack: object, kafka_config: KafkaConfig
     assert w["messages"] == 500 and w["failed"] == 0 and w["messages_per_s"] > 0 and w["mb_per_s"] > 0
     assert r["messages"] == 500 and r["lost"] == 0 and r["undecodable"] == 0
     assert set(r["latency_ms"]) == {"mean", "stdev", "min", "p50", "p99", "max"} and r["latency_ms"]["min"] > 0
+    assert r["arrays"] == ("numpy" if read_options else "list")
 
 
 def _processes_using_broker(port: str) -> list[int]:

@@ -42,6 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     read.add_argument("-n", "--number", type=int, default=0, help="stop after this many messages (0: no limit)")
     read.add_argument("-t", "--time", type=float, default=10.0, help="stop after this many seconds idle or total")
     read.add_argument("--postprocess", choices=POSTPROCESS, default="none")
+    read.add_argument(
+        "--arrays", choices=["list", "numpy"], default="list", help="array fields as lists or numpy arrays"
+    )
     read.add_argument("--max_history_read", type=int, default=1000)
     read.add_argument("--no-history", action="store_true", help="skip the history of events")
     read.set_defaults(func=run_read)
@@ -130,12 +133,44 @@ def _latency_stats(latencies: Sequence[float]) -> dict[str, float | None]:
     }
 
 
+class _Tally:
+    """Latency and losses of the live messages read (history is not timed).
+
+    A gap in ``private_seqNum`` between two messages of one writer (topic,
+    salIndex, process) counts as lost. Latencies are kept in seconds and
+    scaled once at the end: this runs for every message.
+    """
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.lost = 0
+        self._last_seq: dict[tuple[str, Any, Any], int] = {}
+
+    def add(self, received: Any) -> None:
+        if received.history:
+            return
+        data = received.data
+        if type(data) is dict:
+            rcv, snd, seq = data["private_rcvStamp"], data["private_sndStamp"], data["private_seqNum"]
+            key = (received.topic, data.get("salIndex"), data["private_origin"])
+        else:
+            rcv, snd, seq = data.private_rcvStamp, data.private_sndStamp, data.private_seqNum
+            key = (received.topic, getattr(data, "salIndex", None), data.private_origin)
+        self.latencies.append(rcv - snd)
+        previous = self._last_seq.get(key)
+        if previous is not None and seq > previous + 1:
+            self.lost += seq - previous - 1
+        self._last_seq[key] = seq
+
+    def latency_ms(self) -> dict[str, float | None]:
+        stats = _latency_stats([x * 1000.0 for x in self.latencies])
+        return {k: (round(v, 3) if v is not None else None) for k, v in stats.items()}
+
+
 def run_read(args: argparse.Namespace) -> int:
     config = _config(args)
     component = _component(args, config)
-    latencies: list[float] = []
-    last_seq: dict[tuple[str, Any, Any], int] = {}
-    lost = 0
+    tally = _Tally()
     history = False if args.no_history else None
     with Reader(
         component,
@@ -145,6 +180,7 @@ def run_read(args: argparse.Namespace) -> int:
         history=history,
         max_history_read=args.max_history_read,
         postprocess=args.postprocess,
+        arrays=args.arrays,
     ) as reader:
         start = first = last_progress = time.perf_counter()
         count = 0
@@ -155,20 +191,12 @@ def run_read(args: argparse.Namespace) -> int:
             if count == 0:
                 first = last_progress = time.perf_counter()
             count += 1
-            data = received.data
-            get: Any = data.get if isinstance(data, dict) else lambda k, d=None, o=data: getattr(o, k, d)
-            if not received.history:
-                latencies.append((get("private_rcvStamp") - get("private_sndStamp")) * 1000.0)
-                key = (received.topic, get("salIndex"), get("private_origin"))
-                seq = get("private_seqNum")
-                previous = last_seq.get(key)
-                if previous is not None and seq > previous + 1:
-                    lost += seq - previous - 1
-                last_seq[key] = seq
-            if time.perf_counter() - last_progress > 1.0:
-                last_progress = time.perf_counter()
+            tally.add(received)
+            now = time.perf_counter()
+            if now - last_progress > 1.0:
+                last_progress = now
                 _progress("read", count, args.number, first)
-            if time.perf_counter() - start > args.time and not args.number:
+            if now - start > args.time and not args.number:
                 break
         elapsed = max(time.perf_counter() - first, 1e-9)
         stats = reader.stats
@@ -181,11 +209,12 @@ def run_read(args: argparse.Namespace) -> int:
         "seconds": round(elapsed, 4),
         "messages_per_s": round(count / elapsed, 1),
         "mb_per_s": round(stats.bytes_received / elapsed / 1e6, 2),
-        "latency_ms": {k: (round(v, 3) if v is not None else None) for k, v in _latency_stats(latencies).items()},
-        "lost": lost,
+        "latency_ms": tally.latency_ms(),
+        "lost": tally.lost,
         "undecodable": stats.undecodable,
         "filtered": stats.filtered,
         "postprocess": args.postprocess,
+        "arrays": args.arrays,
     }
     _report(result, args.json)
     return 0

@@ -24,10 +24,23 @@ import attrs
 from .._model import INT_RANGES, FieldInfo, TopicInfo
 from . import _runtime as rt
 
-__all__ = ["CompiledCodec", "compile_codec", "generate_source"]
+__all__ = ["CompiledCodec", "compile_codec", "compile_numpy_decoders", "generate_source", "NUMPY_DTYPES"]
 
 _FIXED_CODES = {"float": "f", "double": "d", "boolean": "?"}
 _LITTLE_ENDIAN = sys.byteorder == "little"
+#: numpy dtype of each SAL type's arrays when decoding with ``arrays="numpy"``
+NUMPY_DTYPES = {
+    "boolean": "?",
+    "byte": "u1",
+    "short": "<i2",
+    "int": "<i4",
+    "long": "<i4",
+    "long long": "<i8",
+    "unsigned short": "<u2",
+    "unsigned int": "<u4",
+    "float": "<f4",
+    "double": "<f8",
+}
 # struct codes that check a SAL integer type's exact range
 _INT_CODES = {
     "byte": "B",
@@ -75,8 +88,9 @@ def _is_plain(name: str) -> bool:
 class _Gen:
     """Accumulates generated lines and the constants they refer to."""
 
-    def __init__(self, topic: TopicInfo) -> None:
+    def __init__(self, topic: TopicInfo, arrays: str = "list") -> None:
         self.topic = topic
+        self.arrays = arrays
         self.fields = list(topic.fields.values())
         self.consts: dict[str, Any] = {
             "_wl": rt.write_long,
@@ -275,6 +289,18 @@ class _Gen:
             unpack = self.const("ua", struct.Struct(f"<{f.count}{code}").unpack_from)
             reader = self.const("fr", rt.fixed_reader(code))
             nbytes = f.count * struct.calcsize(code)
+            if self.arrays == "numpy":  # a view of the message's bytes: no copy, no float objects
+                dtype = self.const("dt", self._numpy().dtype(NUMPY_DTYPES[f.sal_type]))
+                return lines + [
+                    f"if n == {f.count}:",
+                    f"    {target} = _frombuffer(data, {dtype}, {f.count}, pos); pos += {nbytes}",
+                    "    if data[pos]:",
+                    f"        {target}, pos = _ca(data, pos, {target}.tolist(), {reader})",
+                    "    else:",
+                    "        pos += 1",
+                    "else:",
+                    f"    {target}, pos = _ra(data, pos, n, {reader})",
+                ]
             if _LITTLE_ENDIAN:  # Avro is little-endian: cast the buffer, no tuple in between
                 first = f"    {target} = view[pos:pos + {nbytes}].cast({code!r}).tolist(); pos += {nbytes}"
             else:
@@ -323,7 +349,7 @@ class _Gen:
         ]
 
     def decoder_body(self) -> list[str]:
-        body: list[str] = ["pos = 0", "size = len(data)"]
+        body: list[str] = ["size = len(data)"]  # pos = 0 is set before the try
         if any(f.count > 1 and f.sal_type in ("float", "double") for f in self.fields):
             body.append("view = memoryview(data)")
         run: list[tuple[int, FieldInfo]] = []
@@ -343,6 +369,9 @@ class _Gen:
             flush()
             if f.count > 1:
                 body += self._read_array(f, f"v{i}")
+                if self.arrays == "numpy":  # what the paths above left as a list
+                    dtype = self.const("dt", self._numpy().dtype(NUMPY_DTYPES[f.sal_type]))
+                    body.append(f"if type(v{i}) is list: v{i} = _asarray(v{i}, {dtype})")
             elif f.nullable:
                 body += [
                     "b = data[pos]; pos += 1",
@@ -362,26 +391,39 @@ class _Gen:
         lines = [f"def {name}({args}):", "    pos = 0", "    try:"]
         lines += ["        " + line for line in self.decoder_body()]
         lines += [
-            "    except (_struct_error, IndexError, UnicodeDecodeError, _Corrupt) as exc:",
+            "    except (_struct_error, IndexError, UnicodeDecodeError, OverflowError, ValueError, _Corrupt) as exc:",
             "        raise _Corrupt(f'{exc} (at byte {pos} of {len(data)})') from None",
             f"    return {result}",
         ]
         return lines
 
-    def source(self) -> str:
+    def _numpy(self) -> Any:
+        import numpy
+
+        self.consts.setdefault("_frombuffer", numpy.frombuffer)
+        self.consts.setdefault("_asarray", numpy.asarray)
+        return numpy
+
+    def decoders_source(self) -> str:
+        """Only the two decoders (the ``arrays="numpy"`` variant needs no encoders)."""
+        return "\n\n".join("\n".join(b) for b in self._decoders()) + "\n"
+
+    def _decoders(self) -> list[list[str]]:
         names = [f.name for f in self.fields]
         as_dict = "{" + ", ".join(f"{n!r}: v{i}" for i, n in enumerate(names)) + "}"
         if all(_is_plain(n) for n in names):
             as_call = "make(" + ", ".join(f"{n}=v{i}" for i, n in enumerate(names)) + ")"
         else:
             as_call = f"make(**{as_dict})"
+        return [self.decoder("decode_dict", "data", as_dict), self.decoder("decode_into", "data, make", as_call)]
+
+    def source(self) -> str:
         blocks = [
             self.encoder("dict"),
             self.encoder("object"),
             self.strict_encoder("dict"),
             self.strict_encoder("object"),
-            self.decoder("decode_dict", "data", as_dict),
-            self.decoder("decode_into", "data, make", as_call),
+            *self._decoders(),
         ]
         return "\n\n".join("\n".join(b) for b in blocks) + "\n"
 
@@ -392,11 +434,16 @@ def generate_source(topic: TopicInfo) -> tuple[str, dict[str, Any]]:
     return gen.source(), gen.consts
 
 
+def _compile(topic: TopicInfo, source: str, namespace: dict[str, Any], what: str) -> dict[str, Any]:
+    code = compile(source, f"<sal_kafka {what} {topic.full_name}>", "exec", dont_inherit=True)
+    exec(code, namespace)
+    return namespace
+
+
 def compile_codec(topic: TopicInfo) -> CompiledCodec:
     """Generate and compile the codec functions of ``topic``."""
     source, namespace = generate_source(topic)
-    code = compile(source, f"<sal_kafka codec {topic.full_name}>", "exec", dont_inherit=True)
-    exec(code, namespace)
+    namespace = _compile(topic, source, namespace, "codec")
     return CompiledCodec(
         encode_dict=namespace["encode_dict"],
         encode_object=namespace["encode_object"],
@@ -406,3 +453,12 @@ def compile_codec(topic: TopicInfo) -> CompiledCodec:
         encode_strict_object=namespace["encode_strict_object"],
         source=source,
     )
+
+
+def compile_numpy_decoders(topic: TopicInfo) -> tuple[Callable[[bytes], Any], Callable[..., Any], str]:
+    """``decode_dict``, ``decode_into`` and their source, with arrays as numpy
+    arrays: float and double arrays are read-only views of the message bytes."""
+    gen = _Gen(topic, arrays="numpy")
+    source = gen.decoders_source()
+    namespace = _compile(topic, source, gen.consts, "numpy decoders")
+    return namespace["decode_dict"], namespace["decode_into"], source
