@@ -3,16 +3,18 @@ real broker (Tansu) and our registry, both started here on free ports.
 
 Runs, in this order, in one invocation (so the ratios come from one machine state):
 
-1. throughput: ``sal-kafka write`` (strict validation, acks=1) and
-   ``sal-kafka read`` at the same time, KMirror ``tel_forceActuatorData``
-   (811 floats, 3.3 kB a message);
-2. latency: the same at 50 Hz (``--linger-ms 0``: a 50 Hz writer has nothing to batch);
+1. latency: ``sal-kafka write`` (strict validation, acks=1) and ``sal-kafka
+   read`` at the same time at 50 Hz, KMirror ``tel_forceActuatorData`` (811
+   floats, 3.3 kB a message; ``--linger-ms 0``: a 50 Hz writer has nothing to batch);
+2. throughput: the same pair as fast as it goes, the reader giving lists,
+   then the reader giving numpy arrays (``--arrays numpy``), alternated
+   ``--repeat`` times;
 3. the baseline ts_salobj's approach amounts to, in its own process: a stdlib
    dataclass, ``dataclasses.asdict``, confluent-kafka's ``AvroSerializer``,
    ``Producer`` (acks=1);
 4. acks 0, 1 and all, side by side (writer alone).
 
-Run: ``.venv/bin/python benchmarks/e2e_bench.py [--messages 60000]``.
+Run: ``.venv/bin/python benchmarks/e2e_bench.py [--messages 60000] [--repeat 3]``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import dataclasses
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -32,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sal_kafka import ComponentInfo  # noqa: E402
 from sal_kafka._classes import dataclass_class  # noqa: E402
-from sal_kafka._cli._dev import _cli, _result, _run_pair  # noqa: E402
+from sal_kafka._cli._dev import DemoRun, _cli, _result, _run_pair  # noqa: E402
 from sal_kafka._dev import Stack  # noqa: E402
 from sal_kafka._kafka import TAI_MINUS_UTC, ensure_topics, sample_record  # noqa: E402
 from sal_kafka._registry import SchemaRegistry  # noqa: E402
@@ -40,9 +43,11 @@ from sal_kafka._registry import SchemaRegistry  # noqa: E402
 COMPONENT, TOPIC = "KMirror", "tel_forceActuatorData"
 
 
-def pair(stack: Stack, subname: str, number: int, *writer_args: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def pair(
+    stack: Stack, subname: str, number: int, writer_args: tuple[str, ...], reader_args: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Writer and reader processes on the topics of ``subname``, as ``sal-kafka dev`` runs them."""
-    run = _run_pair(stack, subname, COMPONENT, TOPIC, number, list(writer_args))
+    run = _run_pair(stack, DemoRun(subname, COMPONENT, TOPIC, number, writer_args, reader_args))
     return run["written"], run["read"]
 
 
@@ -99,6 +104,7 @@ def baseline_writer(bootstrap: str, registry_url: str, number: int, extract: str
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=60000)
+    parser.add_argument("--repeat", type=int, default=3, help="throughput pairs of each reader kind")
     parser.add_argument(
         "--baseline-writer", nargs=3, metavar=("BOOTSTRAP", "REGISTRY", "EXTRACT"), help=argparse.SUPPRESS
     )
@@ -126,7 +132,7 @@ def main() -> None:
 
         # first: the run that needs the machine otherwise idle
         w50, r50 = pair(
-            stack, "latency", 500, "--validation", "strict", "--acks", "1", "--rate", "50", "--linger-ms", "0"
+            stack, "latency", 500, ("--validation", "strict", "--acks", "1", "--rate", "50", "--linger-ms", "0")
         )
         lat = r50["latency_ms"]
         print("| 50 Hz, 500 messages | mean ms | stdev | min | p50 | p99 | max | lost |")
@@ -136,13 +142,28 @@ def main() -> None:
             f"{lat['p50']:.2f} | {lat['p99']:.2f} | {lat['max']:.2f} | {r50['lost']} |\n"
         )
 
-        w, r = pair(stack, "sal", n, "--validation", "strict", "--acks", "1")
-        print("| run | writer msg/s | writer MB/s | reader msg/s | reader MB/s | lost | undecodable |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
         print(
-            f"| sal-kafka, strict, acks=1, writer and reader together | {w['messages_per_s']:,.0f} | {w['mb_per_s']} | "
-            f"{r['messages_per_s']:,.0f} | {r['mb_per_s']} | {r['lost']} | {r['undecodable']} |"
+            "| run: writer (strict, acks=1) and reader together | writer msg/s | writer MB/s | reader msg/s | reader MB/s | lost | undecodable |"
         )
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        runs: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {"list": [], "numpy": []}
+        for i in range(args.repeat):  # alternated, so that both kinds meet the same moments
+            for arrays, runs_of_kind in runs.items():
+                w, r = pair(
+                    stack, f"sal{arrays}{i}", n, ("--validation", "strict", "--acks", "1"), ("--arrays", arrays)
+                )
+                runs_of_kind.append((w, r))
+                print(
+                    f"| {i + 1}: reader gives {arrays} arrays | {w['messages_per_s']:,.0f} | {w['mb_per_s']} | "
+                    f"{r['messages_per_s']:,.0f} | {r['mb_per_s']} | {r['lost']} | {r['undecodable']} |"
+                )
+        for arrays, runs_of_kind in runs.items():
+            print(
+                f"| median, reader gives {arrays} arrays | "
+                f"{statistics.median(w['messages_per_s'] for w, _ in runs_of_kind):,.0f} | | "
+                f"{statistics.median(r['messages_per_s'] for _, r in runs_of_kind):,.0f} | | | |"
+            )
+        w = {"messages_per_s": statistics.median(w["messages_per_s"] for w, _ in runs["list"])}
         ratios = []
         for extract in ("asdict", "vars"):
             base = subprocess.run(
@@ -162,7 +183,7 @@ def main() -> None:
                 timeout=900,
             )
             b = json.loads(base.stdout.strip().splitlines()[-1])
-            ratios.append(f"{w['messages_per_s'] / b['messages_per_s']:.1f}x over {extract}")
+            ratios.append(f"{w['messages_per_s'] / b['messages_per_s']:.1f}x over {extract}")  # list-reader runs
             print(
                 f"| baseline: dataclass, {extract}, AvroSerializer, Producer; acks=1, writer alone | "
                 f"{b['messages_per_s']:,.0f} | {b['mb_per_s']} | | | | |"
@@ -173,6 +194,7 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|")
         for acks in ("0", "1", "all"):
             proc = _cli(
+                [],
                 "write",
                 COMPONENT,
                 TOPIC,

@@ -20,6 +20,25 @@ from ._errors import (
     XmlError,
 )
 from ._generate import SchemaSummary, check_schemas, load_components, write_schemas
+from ._kafka import (
+    MAX_SEQ_NUM,
+    POSTPROCESS,
+    TAI_MINUS_UTC,
+    AsyncReader,
+    AsyncWriter,
+    KafkaConfig,
+    LatencyHistogram,
+    Reader,
+    ReaderStats,
+    Received,
+    Writer,
+    WriterStats,
+    ensure_topics,
+    message_key,
+    sample_record,
+    tai_now,
+    utc_now,
+)
 from ._model import (
     ACKCMD_FIELDS,
     PRIVATE_FIELDS,
@@ -37,6 +56,23 @@ from ._validation import explain
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAX_SEQ_NUM",
+    "POSTPROCESS",
+    "TAI_MINUS_UTC",
+    "AsyncReader",
+    "AsyncWriter",
+    "KafkaConfig",
+    "LatencyHistogram",
+    "Reader",
+    "ReaderStats",
+    "Received",
+    "Writer",
+    "WriterStats",
+    "ensure_topics",
+    "message_key",
+    "sample_record",
+    "tai_now",
+    "utc_now",
     "COMPATIBILITY_LEVELS",
     "RegistrationResult",
     "RegistryConfig",

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -30,14 +32,18 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 
-from sal_kafka import ComponentInfo, KafkaIOError, RegistryError, ValidationError
-from sal_kafka._kafka import (
+from sal_kafka import (
     MAX_SEQ_NUM,
     TAI_MINUS_UTC,
     AsyncReader,
     AsyncWriter,
+    ComponentInfo,
     KafkaConfig,
+    KafkaIOError,
+    LatencyHistogram,
     Reader,
+    RegistryError,
+    ValidationError,
     Writer,
     message_key,
     sample_record,
@@ -300,6 +306,23 @@ def test_write_and_read_commands_report(stack: object, kafka_config: KafkaConfig
     assert r["messages"] == 500 and r["lost"] == 0 and r["undecodable"] == 0
     assert set(r["latency_ms"]) == {"mean", "stdev", "min", "p50", "p99", "max"} and r["latency_ms"]["min"] > 0
     assert r["arrays"] == ("numpy" if read_options else "list")
+    ack = w["ack_latency_ms"]
+    assert 0 < ack["p50"] <= ack["p99"] <= ack["max"] + 0.05 and ack["mean"] > 0
+
+
+def test_latency_histogram_percentiles_within_a_bin() -> None:
+    rng = random.Random(3)
+    values = [rng.expovariate(1 / 0.002) for _ in range(5000)] + [2.5]  # one beyond the last bin
+    histogram = LatencyHistogram()
+    for v in values:
+        histogram.add(v)
+    ordered = sorted(values)
+    for p in (1, 50, 90, 99, 99.9):
+        exact = ordered[math.ceil(p / 100 * len(ordered)) - 1]
+        assert exact <= histogram.percentile(p) <= exact + histogram.resolution  # type: ignore[operator]
+    assert histogram.percentile(100) == histogram.max == 2.5
+    assert histogram.mean == pytest.approx(sum(values) / len(values))
+    assert LatencyHistogram().percentile(50) is None and LatencyHistogram().mean is None
 
 
 def _processes_using_broker(port: str) -> list[int]:

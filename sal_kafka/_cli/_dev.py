@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._dev import Stack
 from .._errors import SalKafkaError
@@ -16,20 +16,45 @@ from .._kafka import ensure_topics
 from .._registry import SchemaRegistry
 from .._util import sigint_deferred
 
+
+class DemoRun(NamedTuple):
+    """One writer/reader pair of the demo, on the topics of ``subname``."""
+
+    subname: str
+    component: str
+    topic: str
+    number: int
+    writer_options: tuple[str, ...]
+    reader_options: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        reader = f" | read {' '.join(self.reader_options)}" if self.reader_options else ""
+        return f"{self.component}.{self.topic} n={self.number} {' '.join(self.writer_options)}{reader}"
+
+
+# Runs that read live data right after others have written have topics of
+# their own (another sub-namespace): after a batched run, Tansu reports the
+# high watermark as the last batch's base offset + 1, and a reader starting
+# there, inside a batch, is served nothing until later (Apache Kafka reports the end).
 DEMO = [
-    # (topic sub-namespace, component, topic, messages, writer options). The 50 Hz
-    # run has topics of its own: after a batched run, Tansu reports the high
-    # watermark as the last batch's base offset + 1, and a reader starting there,
-    # inside a batch, is served nothing until later (Apache Kafka reports the end).
-    ("sal", "KMirror", "tel_forceActuatorData", 20000, ["--validation", "strict", "--acks", "1"]),
-    (
+    DemoRun("sal", "KMirror", "tel_forceActuatorData", 20000, ("--validation", "strict", "--acks", "1")),
+    DemoRun(
+        "salnumpy",
+        "KMirror",
+        "tel_forceActuatorData",
+        20000,
+        ("--validation", "strict", "--acks", "1"),
+        ("--arrays", "numpy"),
+    ),
+    DemoRun(
         "sal50hz",
         "KMirror",
         "tel_forceActuatorData",
         250,
-        ["--validation", "strict", "--rate", "50", "--linger-ms", "0"],
+        ("--validation", "strict", "--rate", "50", "--linger-ms", "0"),
     ),
-    ("sal", "KTest", "evt_testState", 2000, ["--validation", "strict", "--acks", "all", "--index", "1"]),
+    DemoRun("sal", "KTest", "evt_testState", 2000, ("--validation", "strict", "--acks", "all", "--index", "1")),
 ]
 
 
@@ -68,22 +93,25 @@ def _result(proc: subprocess.Popen[str], what: str) -> dict[str, Any]:
     return result
 
 
-def _run_pair(
-    stack: Stack, subname: str, component: str, topic: str, number: int, options: list[str]
-) -> dict[str, Any]:
+def _run_pair(stack: Stack, run: DemoRun) -> dict[str, Any]:
     """A reader and a writer in their own processes, as operators run them."""
-    env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=subname)
+    env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=run.subname)
+    options = run.writer_options
     index = options[options.index("--index") + 1] if "--index" in options else "0"
+    what = (run.component, run.topic, "-n", str(run.number))
     procs: list[subprocess.Popen[str]] = []
     try:
         reader = _cli(
             procs,
-            *("read", component, topic, "-n", str(number), "-t", "30", "--no-history", "--index", index, "--json"),
+            *("read", *what, "-t", "30", "--no-history", "--index", index, "--json", *run.reader_options),
             env=env,
         )
         time.sleep(1.0)  # the reader starts at the current end of the topic: let it get there
-        writer = _cli(procs, "write", component, topic, "-n", str(number), "--json", *options, env=env)
-        return {"written": _result(writer, f"writer of {topic}"), "read": _result(reader, f"reader of {topic}")}
+        writer = _cli(procs, "write", *what, "--json", *options, env=env)
+        return {
+            "written": _result(writer, f"writer of {run.topic}"),
+            "read": _result(reader, f"reader of {run.topic}"),
+        }
     finally:  # also on Ctrl-C: leave no process behind
         for proc in procs:
             if proc.poll() is None:
@@ -131,10 +159,9 @@ def run(args: argparse.Namespace) -> int:
             stack.detach()
             return 0
         rows = []
-        for subname, component, topic, number, options in DEMO:
-            label = f"{component}.{topic} n={number} " + " ".join(options)
-            print(f"running {label} ...", flush=True)
-            rows.append((label, _run_pair(stack, subname, component, topic, number, options)))
+        for run in DEMO:
+            print(f"running {run.label} ...", flush=True)
+            rows.append((run.label, _run_pair(stack, run)))
         print("\n" + _table(rows))
         return 0
     except KeyboardInterrupt:

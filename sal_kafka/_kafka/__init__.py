@@ -5,7 +5,7 @@ from ._reader import POSTPROCESS, AsyncReader, Reader, ReaderStats, Received
 from ._sample import sample_record
 from ._time import TAI_MINUS_UTC, tai_now, utc_now
 from ._topics import ensure_topics
-from ._writer import MAX_SEQ_NUM, AsyncWriter, Writer, WriterStats, message_key
+from ._writer import MAX_SEQ_NUM, AsyncWriter, LatencyHistogram, Writer, WriterStats, message_key
 
 __all__ = [
     "DEFAULT_BOOTSTRAP_SERVERS",
@@ -20,6 +20,7 @@ __all__ = [
     "Received",
     "Writer",
     "WriterStats",
+    "LatencyHistogram",
     "ensure_topics",
     "message_key",
     "sample_record",

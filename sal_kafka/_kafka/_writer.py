@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from ._config import KafkaConfig, resolve
 from ._time import TAI_MINUS_UTC
 from ._topics import ensure_topics
 
-__all__ = ["Writer", "AsyncWriter", "WriterStats", "MAX_SEQ_NUM", "message_key"]
+__all__ = ["Writer", "AsyncWriter", "WriterStats", "LatencyHistogram", "MAX_SEQ_NUM", "message_key"]
 
 #: private_seqNum runs from 1 to this, then wraps to 1 (4-byte signed, as ts_salobj).
 MAX_SEQ_NUM = (1 << 31) - 1
@@ -40,15 +41,56 @@ def message_key(topic: TopicInfo, index: int) -> bytes | None:
     return json.dumps(key).encode()
 
 
+class LatencyHistogram:
+    """Latencies in fixed-width bins: constant memory however long a writer runs.
+
+    Percentiles are the upper edge of their bin (``resolution`` seconds wide,
+    50 µs by default); `max` and `mean` are exact.
+    """
+
+    def __init__(self, resolution: float = 50e-6, limit: float = 1.0) -> None:
+        self.resolution = resolution
+        self.bins = [0] * (int(limit / resolution) + 1)  # the last bin: limit and above
+        self.count = 0
+        self.total = 0.0
+        self.max = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.total += seconds
+        if seconds > self.max:
+            self.max = seconds
+        self.bins[min(int(seconds / self.resolution), len(self.bins) - 1)] += 1
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.count if self.count else None
+
+    def percentile(self, p: float) -> float | None:
+        """The latency ``p`` % of the values are at or below (None if empty)."""
+        if not self.count:
+            return None
+        rank = max(1, math.ceil(p / 100 * self.count))
+        seen, last = 0, len(self.bins) - 1
+        for i, n in enumerate(self.bins):
+            seen += n
+            if seen >= rank:  # the overflow bin has no upper edge: the max is
+                return self.max if i == last else min((i + 1) * self.resolution, self.max)
+        return self.max
+
+
 @attrs.define
 class WriterStats:
-    """Counters of a writer: ``written`` (handed to Kafka), ``delivered``, ``failed``."""
+    """Counters of a writer: ``written`` (handed to Kafka), ``delivered``, ``failed``,
+    and ``ack_latency``: from `Writer.write` to the broker's acknowledgement
+    (with acks=0, to the message's send)."""
 
     written: int = 0
     delivered: int = 0
     failed: int = 0
     bytes_written: int = 0
     errors: list[str] = attrs.field(factory=list)
+    ack_latency: LatencyHistogram = attrs.field(factory=LatencyHistogram)
 
 
 class Writer:
@@ -172,6 +214,9 @@ class Writer:
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
             self.stats.delivered += 1
+            latency = message.latency()
+            if latency is not None:
+                self.stats.ack_latency.add(latency)
             return
         self.stats.failed += 1
         text = f"{self._kafka_name}: not delivered: {error.str()}"
