@@ -6,9 +6,10 @@ Runs, in this order, in one invocation (so the ratios come from one machine stat
 1. latency: ``sal-kafka write`` (strict validation, acks=1) and ``sal-kafka
    read`` at the same time at 50 Hz, KMirror ``tel_forceActuatorData`` (811
    floats, 3.3 kB a message; ``--linger-ms 0``: a 50 Hz writer has nothing to batch);
-2. throughput: the same pair as fast as it goes, the reader giving lists,
-   then the reader giving numpy arrays (``--arrays numpy``), alternated
-   ``--repeat`` times;
+2. throughput: the same pair as fast as it goes, in three configurations
+   alternated ``--repeat`` times: the defaults (the reader gives lists, the
+   writer lingers 1 ms), the reader giving numpy arrays (``--arrays numpy``),
+   and that with the writer lingering 20 ms (fewer, larger batches);
 3. the baseline ts_salobj's approach amounts to, in its own process: a stdlib
    dataclass, ``dataclasses.asdict``, confluent-kafka's ``AvroSerializer``,
    ``Producer`` (acks=1);
@@ -41,6 +42,12 @@ from sal_kafka._kafka import TAI_MINUS_UTC, ensure_topics, sample_record  # noqa
 from sal_kafka._registry import SchemaRegistry  # noqa: E402
 
 COMPONENT, TOPIC = "KMirror", "tel_forceActuatorData"
+#: throughput configurations: label, writer options, reader options
+THROUGHPUT = [
+    ("defaults: reader gives lists, writer lingers 1 ms", (), ("--arrays", "list")),
+    ("reader gives numpy arrays", (), ("--arrays", "numpy")),
+    ("reader gives numpy arrays, writer lingers 20 ms", ("--linger-ms", "20"), ("--arrays", "numpy")),
+]
 
 
 def pair(
@@ -134,36 +141,40 @@ def main() -> None:
         w50, r50 = pair(
             stack, "latency", 500, ("--validation", "strict", "--acks", "1", "--rate", "50", "--linger-ms", "0")
         )
-        lat = r50["latency_ms"]
-        print("| 50 Hz, 500 messages | mean ms | stdev | min | p50 | p99 | max | lost |")
+        lat, ack = r50["latency_ms"], w50["ack_latency_ms"]
+        print("| 50 Hz, 500 messages, ms | mean | stdev | min | p50 | p99 | max | lost |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         print(
             f"| private_rcvStamp - private_sndStamp | {lat['mean']:.2f} | {lat['stdev']:.2f} | {lat['min']:.2f} | "
-            f"{lat['p50']:.2f} | {lat['p99']:.2f} | {lat['max']:.2f} | {r50['lost']} |\n"
+            f"{lat['p50']:.2f} | {lat['p99']:.2f} | {lat['max']:.2f} | {r50['lost']} |"
+        )
+        print(
+            f"| of which write to broker ack (writer's report) | {ack['mean']:.2f} | | | "
+            f"{ack['p50']:.2f} | {ack['p99']:.2f} | {ack['max']:.2f} | |\n"
         )
 
         print(
-            "| run: writer (strict, acks=1) and reader together | writer msg/s | writer MB/s | reader msg/s | reader MB/s | lost | undecodable |"
+            "| run: writer (strict, acks=1) and reader together | writer msg/s | writer MB/s "
+            "| reader msg/s | reader MB/s | lost | undecodable |"
         )
         print("|---|---:|---:|---:|---:|---:|---:|")
-        runs: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {"list": [], "numpy": []}
-        for i in range(args.repeat):  # alternated, so that both kinds meet the same moments
-            for arrays, runs_of_kind in runs.items():
-                w, r = pair(
-                    stack, f"sal{arrays}{i}", n, ("--validation", "strict", "--acks", "1"), ("--arrays", arrays)
-                )
-                runs_of_kind.append((w, r))
+        runs: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {label: [] for label, _, _ in THROUGHPUT}
+        for i in range(args.repeat):  # alternated, so that every configuration meets the same moments
+            for k, (label, writer_args, reader_args) in enumerate(THROUGHPUT):
+                strict = ("--validation", "strict", "--acks", "1", *writer_args)
+                w, r = pair(stack, f"run{k}x{i}", n, strict, reader_args)
+                runs[label].append((w, r))
                 print(
-                    f"| {i + 1}: reader gives {arrays} arrays | {w['messages_per_s']:,.0f} | {w['mb_per_s']} | "
+                    f"| {i + 1}: {label} | {w['messages_per_s']:,.0f} | {w['mb_per_s']} | "
                     f"{r['messages_per_s']:,.0f} | {r['mb_per_s']} | {r['lost']} | {r['undecodable']} |"
                 )
-        for arrays, runs_of_kind in runs.items():
+        for label, done in runs.items():
             print(
-                f"| median, reader gives {arrays} arrays | "
-                f"{statistics.median(w['messages_per_s'] for w, _ in runs_of_kind):,.0f} | | "
-                f"{statistics.median(r['messages_per_s'] for _, r in runs_of_kind):,.0f} | | | |"
+                f"| median: {label} | {statistics.median(w['messages_per_s'] for w, _ in done):,.0f} | | "
+                f"{statistics.median(r['messages_per_s'] for _, r in done):,.0f} | | | |"
             )
-        w = {"messages_per_s": statistics.median(w["messages_per_s"] for w, _ in runs["list"])}
+        defaults = runs[THROUGHPUT[0][0]]
+        w = {"messages_per_s": statistics.median(w["messages_per_s"] for w, _ in defaults)}
         ratios = []
         for extract in ("asdict", "vars"):
             base = subprocess.run(
@@ -183,15 +194,15 @@ def main() -> None:
                 timeout=900,
             )
             b = json.loads(base.stdout.strip().splitlines()[-1])
-            ratios.append(f"{w['messages_per_s'] / b['messages_per_s']:.1f}x over {extract}")  # list-reader runs
+            ratios.append(f"{w['messages_per_s'] / b['messages_per_s']:.1f}x over {extract}")
             print(
                 f"| baseline: dataclass, {extract}, AvroSerializer, Producer; acks=1, writer alone | "
                 f"{b['messages_per_s']:,.0f} | {b['mb_per_s']} | | | | |"
             )
-        print(f"\nsal-kafka writer / baseline writer: {', '.join(ratios)}\n")
+        print(f"\nsal-kafka writer (defaults, reader running) / baseline writer: {', '.join(ratios)}\n")
 
-        print("| acks (writer alone, strict) | msg/s | MB/s | delivered | failed |")
-        print("|---|---:|---:|---:|---:|")
+        print("| acks (writer alone, strict) | msg/s | MB/s | delivered | failed | ack p50 ms | ack p99 ms |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for acks in ("0", "1", "all"):
             proc = _cli(
                 [],
@@ -208,7 +219,11 @@ def main() -> None:
                 env=env,
             )
             a = _result(proc, f"writer with acks={acks}")
-            print(f"| acks={acks} | {a['messages_per_s']:,.0f} | {a['mb_per_s']} | {a['delivered']} | {a['failed']} |")
+            al = a["ack_latency_ms"]
+            print(
+                f"| acks={acks} | {a['messages_per_s']:,.0f} | {a['mb_per_s']} | {a['delivered']} | {a['failed']} "
+                f"| {al['p50']} | {al['p99']} |"
+            )
 
 
 if __name__ == "__main__":
