@@ -395,3 +395,40 @@ def test_delivery_errors_reach_the_callback_instead(kafka_config: KafkaConfig) -
     writer.flush(10)  # failures went to the callback: no exception, still counted
     assert writer.stats.failed == 2 and len(errors) == 2
     assert all("KMirror.inclinometer: not delivered: Local: Message timed out" in e for e in errors)
+
+
+def test_async_writer_reports_a_failure_without_another_write(kafka_config: KafkaConfig) -> None:
+    """An event written once, then nothing: its failure still reaches the callback (served in the loop)."""
+    errors: list[str] = []
+
+    async def scenario() -> None:
+        writer = AsyncWriter(
+            load("KMirror", kafka_config), "evt_detailedState", config=kafka_config, on_delivery_error=errors.append
+        )
+        await writer.start()
+        assert writer.writer is not None
+        writer.writer.producer = Producer(
+            KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}").producer_conf(**{"message.timeout.ms": 1000})
+        )
+        await writer.write(detailedState=2)
+        for _ in range(50):  # no write, flush or close: only the loop's report serving
+            await asyncio.sleep(0.1)
+            if errors:
+                break
+        assert writer.stats.failed == 1 and len(errors) == 1
+        writer.writer._closed = True  # its producer points nowhere: nothing left to flush
+        await writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_poll_serves_reports_and_gives_the_ack_latency(kafka_config: KafkaConfig) -> None:
+    with Writer(load("KMirror", kafka_config), "tel_inclinometer", config=kafka_config) as writer:
+        writer.write(inclinometerAngle=1.0)
+        served = 0
+        for _ in range(100):
+            served += writer.poll(0.05)
+            if served:
+                break
+        assert served == 1 and writer.stats.delivered == 1
+        assert 0 < writer.stats.ack_latency.max < 1.0

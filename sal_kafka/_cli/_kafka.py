@@ -87,7 +87,7 @@ def run_write(args: argparse.Namespace) -> int:
             if period:
                 target = start + i * period
                 while (now := time.perf_counter()) < target:
-                    time.sleep(min(target - now, 0.001))
+                    writer.poll(min(target - now, 0.001))  # wait serving reports: exact ack latency
             writer.write(record)
             if time.perf_counter() - last > 1.0:
                 last = time.perf_counter()

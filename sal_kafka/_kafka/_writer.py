@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -83,7 +84,8 @@ class LatencyHistogram:
 class WriterStats:
     """Counters of a writer: ``written`` (handed to Kafka), ``delivered``, ``failed``,
     and ``ack_latency``: from `Writer.write` to the broker's acknowledgement
-    (with acks=0, to the message's send)."""
+    (with acks=0, to the message's send) as seen when the report is served,
+    so it is exact when something polls while waiting (`Writer.poll`)."""
 
     written: int = 0
     delivered: int = 0
@@ -212,16 +214,18 @@ class Writer:
         return dict(self._data)
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
-        if error is None:
-            self.stats.delivered += 1
-            latency = message.latency()
-            if latency is not None:
-                self.stats.ack_latency.add(latency)
-            return
-        self.stats.failed += 1
-        text = f"{self._kafka_name}: not delivered: {error.str()}"
-        if len(self.stats.errors) < 100:
-            self.stats.errors.append(text)
+        # reports are served by whichever thread polls (write, flush, poll)
+        with self._lock:
+            if error is None:
+                self.stats.delivered += 1
+                latency = message.latency()  # produce() to this report being served
+                if latency is not None:
+                    self.stats.ack_latency.add(latency)
+                return
+            self.stats.failed += 1
+            text = f"{self._kafka_name}: not delivered: {error.str()}"
+            if len(self.stats.errors) < 100:
+                self.stats.errors.append(text)
         if self._on_delivery_error is not None:
             self._on_delivery_error(text)
 
@@ -287,6 +291,17 @@ class Writer:
         self.stats.bytes_written += len(value)
         producer.poll(0)
 
+    def poll(self, timeout: float = 0.0) -> int:
+        """Serve the delivery reports that arrived, waiting up to ``timeout``
+        seconds for one; return how many were served.
+
+        `write` and `flush` serve them too. A writer that writes rarely (an
+        event now and then) calls this from time to time, so that a failure
+        reaches ``on_delivery_error`` and `stats` promptly. `AsyncWriter`
+        does it by itself.
+        """
+        return int(self.producer.poll(timeout))
+
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every message written is delivered or failed.
 
@@ -333,14 +348,27 @@ class AsyncWriter:
     thread, so the loop keeps going.
     """
 
+    #: How often the loop serves delivery reports between writes (seconds).
+    REPORT_INTERVAL = 0.1
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._args, self._kwargs = args, kwargs
         self.writer: Writer | None = None
+        self._reports: asyncio.Task[None] | None = None
 
     async def start(self) -> AsyncWriter:
         """Create topics and register the schema (in a thread: they are network calls)."""
         self.writer = await asyncio.to_thread(Writer, *self._args, **self._kwargs)
+        self._reports = asyncio.create_task(self._serve_reports(self.writer), name="sal-kafka delivery reports")
         return self
+
+    async def _serve_reports(self, writer: Writer) -> None:
+        """Serve delivery reports in the loop, so that a failure is known
+        (stats, ``on_delivery_error``) within `REPORT_INTERVAL` even if no
+        write follows."""
+        while not writer._closed:
+            writer.poll(0)
+            await asyncio.sleep(self.REPORT_INTERVAL)
 
     async def __aenter__(self) -> AsyncWriter:
         return await self.start()
@@ -363,6 +391,10 @@ class AsyncWriter:
         await asyncio.to_thread(self._ready().flush, timeout)
 
     async def close(self) -> None:
+        if self._reports is not None:
+            self._reports.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reports
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
 
