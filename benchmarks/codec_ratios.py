@@ -65,6 +65,7 @@ def contenders_for(key: str) -> dict[str, dict[str, Callable[[], Any]]]:
     ctx = SerializationContext(topic.kafka_name, MessageField.VALUE)
     framed = serializer(record, ctx)
     cls = msgspec_class(topic)
+    numpy_codec = Codec(topic, arrays="numpy")
 
     def fastavro_encode() -> bytes:
         buffer = io.BytesIO()
@@ -79,6 +80,7 @@ def contenders_for(key: str) -> dict[str, dict[str, Callable[[], Any]]]:
     decode = {
         "sal-kafka compiled": lambda: codec.decode(body),
         "sal-kafka compiled, into msgspec class": lambda: codec.decode(body, cls),
+        "sal-kafka compiled, arrays=numpy": lambda: numpy_codec.decode(body),
         "fastavro schemaless_reader": lambda: fastavro.schemaless_reader(io.BytesIO(body), parsed, None),
         "confluent AvroDeserializer": lambda: deserializer(framed, ctx),
     }

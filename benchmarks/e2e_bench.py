@@ -50,6 +50,12 @@ THROUGHPUT = [
 ]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pair(
     stack: Stack, subname: str, number: int, writer_args: tuple[str, ...], reader_args: tuple[str, ...] = ()
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -155,23 +161,25 @@ def main() -> None:
 
         print(
             "| run: writer (strict, acks=1) and reader together | writer msg/s | writer MB/s "
-            "| reader msg/s | reader MB/s | lost | undecodable |"
+            "| reader msg/s | reader MB/s | lost | undecodable | broker CPU µs/msg |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         runs: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {label: [] for label, _, _ in THROUGHPUT}
         for i in range(args.repeat):  # alternated, so that every configuration meets the same moments
             for k, (label, writer_args, reader_args) in enumerate(THROUGHPUT):
                 strict = ("--validation", "strict", "--acks", "1", *writer_args)
+                broker_before = cpu_seconds(stack.processes[0].pid)
                 w, r = pair(stack, f"run{k}x{i}", n, strict, reader_args)
+                broker_us = (cpu_seconds(stack.processes[0].pid) - broker_before) / n * 1e6
                 runs[label].append((w, r))
                 print(
                     f"| {i + 1}: {label} | {w['messages_per_s']:,.0f} | {w['mb_per_s']} | "
-                    f"{r['messages_per_s']:,.0f} | {r['mb_per_s']} | {r['lost']} | {r['undecodable']} |"
+                    f"{r['messages_per_s']:,.0f} | {r['mb_per_s']} | {r['lost']} | {r['undecodable']} | {broker_us:.0f} |"
                 )
         for label, done in runs.items():
             print(
                 f"| median: {label} | {statistics.median(w['messages_per_s'] for w, _ in done):,.0f} | | "
-                f"{statistics.median(r['messages_per_s'] for _, r in done):,.0f} | | | |"
+                f"{statistics.median(r['messages_per_s'] for _, r in done):,.0f} | | | | |"
             )
         defaults = runs[THROUGHPUT[0][0]]
         w = {"messages_per_s": statistics.median(w["messages_per_s"] for w, _ in defaults)}
@@ -197,7 +205,7 @@ def main() -> None:
             ratios.append(f"{w['messages_per_s'] / b['messages_per_s']:.1f}x over {extract}")
             print(
                 f"| baseline: dataclass, {extract}, AvroSerializer, Producer; acks=1, writer alone | "
-                f"{b['messages_per_s']:,.0f} | {b['mb_per_s']} | | | | |"
+                f"{b['messages_per_s']:,.0f} | {b['mb_per_s']} | | | | | |"
             )
         print(f"\nsal-kafka writer (defaults, reader running) / baseline writer: {', '.join(ratios)}\n")
 

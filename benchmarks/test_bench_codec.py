@@ -128,6 +128,15 @@ def test_decode_compiled_to_msgspec(benchmark: Any, key: str) -> None:
 
 
 @pytest.mark.parametrize("key", list(TOPICS))
+def test_decode_compiled_to_numpy_arrays(benchmark: Any, key: str) -> None:
+    benchmark.group = f"{key}: decode"
+    codec = Codec(topic_of(key), arrays="numpy")
+    body = codec.encode(record_of(key))
+    decoded = benchmark(codec.decode, body)
+    assert {k: v.tolist() if hasattr(v, "tolist") else v for k, v in decoded.items()} == record_of(key)
+
+
+@pytest.mark.parametrize("key", list(TOPICS))
 def test_decode_fastavro(benchmark: Any, key: str) -> None:
     benchmark.group = f"{key}: decode"
     parsed = fastavro.parse_schema(topic_of(key).avro_schema)
