@@ -290,7 +290,7 @@ class _Gen:
             reader = self.const("fr", rt.fixed_reader(code))
             nbytes = f.count * struct.calcsize(code)
             if self.arrays == "numpy":  # a view of the message's bytes: no copy, no float objects
-                dtype = self.const("dt", self._numpy().dtype(NUMPY_DTYPES[f.sal_type]))
+                dtype = self._dtype(f)
                 return lines + [
                     f"if n == {f.count}:",
                     f"    {target} = _frombuffer(data, {dtype}, {f.count}, pos); pos += {nbytes}",
@@ -370,8 +370,7 @@ class _Gen:
             if f.count > 1:
                 body += self._read_array(f, f"v{i}")
                 if self.arrays == "numpy":  # what the paths above left as a list
-                    dtype = self.const("dt", self._numpy().dtype(NUMPY_DTYPES[f.sal_type]))
-                    body.append(f"if type(v{i}) is list: v{i} = _asarray(v{i}, {dtype})")
+                    body.append(f"if type(v{i}) is list: v{i} = _asarray(v{i}, {self._dtype(f)})")
             elif f.nullable:
                 body += [
                     "b = data[pos]; pos += 1",
@@ -397,12 +396,15 @@ class _Gen:
         ]
         return lines
 
-    def _numpy(self) -> Any:
+    def _dtype(self, f: FieldInfo) -> str:
+        """Name of the constant holding ``f``'s numpy dtype (one per SAL type)."""
         import numpy
 
         self.consts.setdefault("_frombuffer", numpy.frombuffer)
         self.consts.setdefault("_asarray", numpy.asarray)
-        return numpy
+        name = "_dt_" + f.sal_type.replace(" ", "_")
+        self.consts.setdefault(name, numpy.dtype(NUMPY_DTYPES[f.sal_type]))
+        return name
 
     def decoders_source(self) -> str:
         """Only the two decoders (the ``arrays="numpy"`` variant needs no encoders)."""
