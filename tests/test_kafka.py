@@ -131,6 +131,22 @@ def test_late_reader_gets_the_latest_event(kafka_config: KafkaConfig) -> None:
         assert reader.next(1.0) is None
 
 
+def test_history_survives_an_early_empty_poll(kafka_config: KafkaConfig) -> None:
+    """A first next() with a timeout too short for the first fetch must not
+    end the history phase: history is still the newest per index, marked so."""
+    ktest = load("KTest", kafka_config)
+    writers = {i: Writer(ktest, "evt_testState", index=i, config=kafka_config) for i in (1, 2)}
+    for round_ in range(3):
+        for i, writer in writers.items():
+            writer.write(state=10 * i + round_, wait=True)
+    with Reader(ktest, ["evt_testState"], config=kafka_config) as reader:
+        early = reader.next(0.001)
+        history = ([early] if early is not None else []) + read_all(reader, 2 - (early is not None), timeout=5.0)
+        assert reader.next(0.5) is None
+    assert sorted((r.data["salIndex"], r.data["state"]) for r in history) == [(1, 12), (2, 22)]
+    assert all(r.history for r in history)
+
+
 def test_indexed_history_newest_per_index_and_index_filter(kafka_config: KafkaConfig) -> None:
     ktest = load("KTest", kafka_config)
     writers = {i: Writer(ktest, "evt_testState", index=i, config=kafka_config) for i in (1, 2, 3)}

@@ -8,12 +8,13 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from time import monotonic as _monotonic
 from time import time as _time
 from types import SimpleNamespace
 from typing import Any
 
 import attrs
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from .._classes import attrs_class, dataclass_class, msgspec_class
 from .._codec import Arrays, Codec
@@ -139,7 +140,8 @@ class Reader:
                 **{
                     "group.id": f"sal-kafka-reader-{uuid.uuid4().hex}",
                     "enable.auto.commit": False,
-                    "enable.partition.eof": False,
+                    # the end of a partition is what ends its history (see _take)
+                    "enable.partition.eof": True,
                     # Apache Kafka answers a fetch as soon as data arrives (fetch.min.bytes
                     # 1), so this bound only matters for brokers that hold fetches to it
                     "fetch.wait.max.ms": 100,
@@ -152,6 +154,7 @@ class Reader:
         )
         self._partitions: dict[tuple[str, int], _Partition] = {}
         self._assign(history)
+        self._history_deadline = _monotonic() + 3 * self.config.timeout
         self._closed = False
 
     def _class_of(self, topic: TopicInfo) -> Callable[..., Any] | None:
@@ -224,8 +227,16 @@ class Reader:
         twice as much to build as records decoded and dropped one at a time."""
         partitions, buffer = self._partitions, self._buffer
         for message in messages:
-            if message.error() is not None:
-                log.warning("Kafka error on %s: %s", message.topic(), message.error().str())
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    # all of the partition that existed is read: its history is complete
+                    # (also when compaction removed its last messages)
+                    state = partitions.get((message.topic(), message.partition()))
+                    if state is not None:
+                        self._release(state)
+                else:
+                    log.warning("Kafka error on %s: %s", message.topic(), error.str())
                 continue
             state = partitions.get((message.topic(), message.partition())) if partitions else None
             if state is None:
@@ -282,7 +293,9 @@ class Reader:
             raise KafkaIOError(f"reading from {self.config.bootstrap_servers}: {exc}") from None
         if messages:
             self._take(messages)
-        else:  # nothing more: history whose last message is gone (compaction) is released
+        elif self._partitions and _monotonic() > self._history_deadline:
+            # a partition's end should have been reported long ago: deliver its
+            # history rather than hold it (never reached on a broker that reports it)
             for state in list(self._partitions.values()):
                 self._release(state)
 
