@@ -31,7 +31,7 @@ _ARRAYS = ("list", "numpy")
 
 _lock = threading.Lock()
 _compiled: dict[tuple[Any, ...], CompiledCodec] = {}
-_numpy_decoders: dict[tuple[Any, ...], tuple[Callable[..., Any], Callable[..., Any], str]] = {}
+_numpy_decoders: dict[tuple[Any, ...], tuple[Callable[..., Any], Callable[..., Any]]] = {}
 
 
 def _key(topic: TopicInfo) -> tuple[Any, ...]:
@@ -43,11 +43,16 @@ def compiled_codec(topic: TopicInfo) -> CompiledCodec:
     return build_once(_compiled, _lock, _key(topic), lambda: compile_codec(topic))
 
 
-def _numpy_fns(topic: TopicInfo) -> tuple[Callable[..., Any], Callable[..., Any], str]:
+def _require_numpy() -> None:
     try:
         import numpy  # noqa: F401
     except ImportError:
         raise ImportError("arrays='numpy' needs numpy: pip install 'sal-kafka[numpy]'") from None
+
+
+def _numpy_fns(topic: TopicInfo) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``decode_dict`` and ``decode_into`` of ``topic`` giving numpy arrays (cached)."""
+    _require_numpy()
     return build_once(_numpy_decoders, _lock, _key(topic), lambda: compile_numpy_decoders(topic))
 
 
@@ -128,13 +133,14 @@ class Codec:
         self._resolved: dict[int, Any] = {}
         if engine == "compiled":
             self._fns: CompiledCodec | None = compiled_codec(topic)
-            self._decode_dict, self._decode_into = self._fns.decode_dict, self._fns.decode_into
-        else:
+            if arrays == "numpy":
+                self._decode_dict, self._decode_into = _numpy_fns(topic)
+            else:
+                self._decode_dict, self._decode_into = self._fns.decode_dict, self._fns.decode_into
+        else:  # fastavro decodes; _as_arrays converts
             self._fns = None
-        if arrays == "numpy":
-            decode_dict, decode_into, _ = _numpy_fns(topic)
-            if engine == "compiled":
-                self._decode_dict, self._decode_into = decode_dict, decode_into
+            if arrays == "numpy":
+                _require_numpy()
 
     def __repr__(self) -> str:
         arrays = "" if self.arrays == "list" else f", arrays={self.arrays!r}"
@@ -313,8 +319,8 @@ class Codec:
         """
         if data[:5] in self._fast_headers:  # the usual case, without unframing
             return self.decode(data[5:], cls)
-        sid, body = unframe(data)
-        if sid == self.schema_id or (self.schema_id is None and writer_schema is None):
+        sid, body = unframe(data)  # not this codec's own id: that header is a fast one
+        if self.schema_id is None and writer_schema is None:
             return self.decode(body, cls)
         schema = writer_schema(sid) if writer_schema is not None else None
         if schema is None:

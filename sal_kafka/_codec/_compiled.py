@@ -286,29 +286,21 @@ class _Gen:
         lines = self._read_long_lines("n")
         if f.sal_type in ("float", "double"):
             code = _FIXED_CODES[f.sal_type]
-            unpack = self.const("ua", struct.Struct(f"<{f.count}{code}").unpack_from)
             reader = self.const("fr", rt.fixed_reader(code))
             nbytes = f.count * struct.calcsize(code)
+            items = target  # what further blocks, if any, are appended to
             if self.arrays == "numpy":  # a view of the message's bytes: no copy, no float objects
-                dtype = self._dtype(f)
-                return lines + [
-                    f"if n == {f.count}:",
-                    f"    {target} = _frombuffer(data, {dtype}, {f.count}, pos); pos += {nbytes}",
-                    "    if data[pos]:",
-                    f"        {target}, pos = _ca(data, pos, {target}.tolist(), {reader})",
-                    "    else:",
-                    "        pos += 1",
-                    "else:",
-                    f"    {target}, pos = _ra(data, pos, n, {reader})",
-                ]
-            if _LITTLE_ENDIAN:  # Avro is little-endian: cast the buffer, no tuple in between
+                first = f"    {target} = _frombuffer(data, {self._dtype(f)}, {f.count}, pos); pos += {nbytes}"
+                items = f"{target}.tolist()"
+            elif _LITTLE_ENDIAN:  # Avro is little-endian: cast the buffer, no tuple in between
                 first = f"    {target} = view[pos:pos + {nbytes}].cast({code!r}).tolist(); pos += {nbytes}"
             else:
+                unpack = self.const("ua", struct.Struct(f"<{f.count}{code}").unpack_from)
                 first = f"    {target} = list({unpack}(data, pos)); pos += {nbytes}"
             lines += [
                 f"if n == {f.count}:",
                 first,
-                *self._after_first_block(target, reader),
+                *self._after_first_block(target, reader, items),
                 "else:",
                 f"    {target}, pos = _ra(data, pos, n, {reader})",
             ]
@@ -339,18 +331,20 @@ class _Gen:
         return lines
 
     @staticmethod
-    def _after_first_block(target: str, reader: str) -> list[str]:
-        """After one block read by a fast path: the end marker, or more blocks."""
+    def _after_first_block(target: str, reader: str, items: str | None = None) -> list[str]:
+        """After one block read by a fast path: the end marker, or more blocks
+        (appended to ``items``, a list expression; ``target`` by default)."""
         return [
             "    if data[pos]:",
-            f"        {target}, pos = _ca(data, pos, {target}, {reader})",
+            f"        {target}, pos = _ca(data, pos, {items or target}, {reader})",
             "    else:",
             "        pos += 1",
         ]
 
     def decoder_body(self) -> list[str]:
         body: list[str] = ["size = len(data)"]  # pos = 0 is set before the try
-        if any(f.count > 1 and f.sal_type in ("float", "double") for f in self.fields):
+        casts = _LITTLE_ENDIAN and self.arrays == "list"  # the float arrays' reads use the view
+        if casts and any(f.count > 1 and f.sal_type in ("float", "double") for f in self.fields):
             body.append("view = memoryview(data)")
         run: list[tuple[int, FieldInfo]] = []
 
@@ -457,10 +451,9 @@ def compile_codec(topic: TopicInfo) -> CompiledCodec:
     )
 
 
-def compile_numpy_decoders(topic: TopicInfo) -> tuple[Callable[[bytes], Any], Callable[..., Any], str]:
-    """``decode_dict``, ``decode_into`` and their source, with arrays as numpy
-    arrays: float and double arrays are read-only views of the message bytes."""
+def compile_numpy_decoders(topic: TopicInfo) -> tuple[Callable[[bytes], Any], Callable[..., Any]]:
+    """``decode_dict`` and ``decode_into`` with arrays as numpy arrays: float
+    and double arrays are read-only views of the message bytes."""
     gen = _Gen(topic, arrays="numpy")
-    source = gen.decoders_source()
-    namespace = _compile(topic, source, gen.consts, "numpy decoders")
-    return namespace["decode_dict"], namespace["decode_into"], source
+    namespace = _compile(topic, gen.decoders_source(), gen.consts, "numpy decoders")
+    return namespace["decode_dict"], namespace["decode_into"]
