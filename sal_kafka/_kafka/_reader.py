@@ -126,12 +126,13 @@ class Reader:
         self.registry = registry or SchemaRegistry(config=self.config.registry)
         if create_topics:
             ensure_topics(self.topics, self.config)
-        self._codecs = {
-            t.kafka_name: Codec(t, schema_id=self.registry.lookup_id(t), arrays=arrays) for t in self.topics
-        }
         # per Kafka topic, what decoding a message needs: one lookup per message
         self._routes = {
-            t.kafka_name: (self._codecs[t.kafka_name].decode_message, self._class_of(t), t.attr_name)
+            t.kafka_name: (
+                Codec(t, schema_id=self.registry.lookup_id(t), arrays=arrays).decode_message,
+                self._class_of(t),
+                t.attr_name,
+            )
             for t in self.topics
         }
         self._writer_schema = self.registry.writer_schema
