@@ -116,15 +116,21 @@ def run_write(args: argparse.Namespace) -> int:
     return 1 if stats.failed else 0
 
 
+def _in_ms(seconds: dict[str, float | None]) -> dict[str, float | None]:
+    """Statistics in seconds as milliseconds, to the µs."""
+    return {k: (round(v * 1000.0, 3) if v is not None else None) for k, v in seconds.items()}
+
+
 def _histogram_ms(histogram: LatencyHistogram) -> dict[str, float | None]:
     """Mean, p50, p99 and max of a histogram, in ms (its bins are 0.05 ms wide)."""
-    values = {
-        "mean": histogram.mean,
-        "p50": histogram.percentile(50),
-        "p99": histogram.percentile(99),
-        "max": histogram.max if histogram.count else None,
-    }
-    return {k: (round(v * 1000.0, 3) if v is not None else None) for k, v in values.items()}
+    return _in_ms(
+        {
+            "mean": histogram.mean,
+            "p50": histogram.percentile(50),
+            "p99": histogram.percentile(99),
+            "max": histogram.max if histogram.count else None,
+        }
+    )
 
 
 def _latency_stats(latencies: Sequence[float]) -> dict[str, float | None]:
@@ -150,7 +156,7 @@ class _Tally:
 
     A gap in ``private_seqNum`` between two messages of one writer (topic,
     salIndex, process) counts as lost. Latencies are kept in seconds and
-    scaled once at the end: this runs for every message.
+    scaled to ms once, in the statistics: this runs for every message.
     """
 
     def __init__(self) -> None:
@@ -175,8 +181,7 @@ class _Tally:
         self._last_seq[key] = seq
 
     def latency_ms(self) -> dict[str, float | None]:
-        stats = _latency_stats([x * 1000.0 for x in self.latencies])
-        return {k: (round(v, 3) if v is not None else None) for k, v in stats.items()}
+        return _in_ms(_latency_stats(self.latencies))
 
 
 def run_read(args: argparse.Namespace) -> int:
