@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sal_kafka import SchemaRegistry  # noqa: E402
-from sal_kafka._generate import load_components  # noqa: E402
+from sal_kafka.schemas import load_components  # noqa: E402
 from tests.conftest import SAL_INTERFACES  # noqa: E402
 from tests.registry_server import RegistryProcess  # noqa: E402
 

@@ -26,7 +26,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from sal_kafka import VALIDATION_MODES, Codec, ComponentInfo, TopicInfo, msgspec_class
+from sal_kafka import Codec, ComponentInfo, TopicInfo, msgspec_class
+from sal_kafka.types import VALIDATION_MODES
 from tests.conftest import BUNDLED, SAL_INTERFACES
 
 TOPICS = {

@@ -17,22 +17,18 @@ from xml.etree import ElementTree
 
 import pytest
 
-from sal_kafka import _avro, _xml
-from sal_kafka._generate import avro_schemas, load_components
+from sal_kafka.schemas import AVRO_TYPES, PRIVATE_FIELDS, avro_schemas, clear_cache, load_components
 from tests.conftest import SAL_INTERFACES, needs_corpus
 
 pytestmark = needs_corpus
 
-AVRO = dict(_avro.AVRO_TYPES)
+AVRO = dict(AVRO_TYPES)
 ZERO = {"boolean": False, "float": 0.0, "double": 0.0, "string": ""}
-PRIVATE = [(f.name, f.sal_type, f.description, f.units) for f in _xml.private_fields(True)]
+PRIVATE = [(f.name, f.sal_type, f.description, f.units) for f in PRIVATE_FIELDS]
 
 
 def _clear_caches() -> None:
-    _xml._cache.clear()
-    _xml._fields_cache.clear()
-    _avro._field_cache.clear()
-    _avro._fields_cache.clear()
+    clear_cache()
 
 
 def sal_kafka_generate() -> int:

@@ -5,48 +5,25 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
-from ._model import NO_DEFAULT, SAL_TYPES, ZERO, FieldInfo, TopicInfo
+from ._model import NO_DEFAULT, PRIVATE_FIELDS, ZERO, FieldInfo, FieldMap, TopicInfo, hooks
+from ._saltypes import AVRO_TYPES, sal_type
 
 __all__ = ["AVRO_TYPES", "field_schema", "topic_schema", "rev_code", "dumps_schema"]
-
-#: SAL type -> Avro type (ts_xml v28).
-AVRO_TYPES: Final[Mapping[str, str]] = {
-    "boolean": "boolean",
-    "byte": "int",
-    "short": "int",
-    "int": "int",
-    "long": "int",
-    "long long": "long",
-    "unsigned short": "int",
-    "unsigned int": "long",
-    "float": "float",
-    "double": "double",
-    "string": "string",
-}
-
-# FieldInfo is immutable and shared by many topics (generics, private fields),
-# so each field's schema is built once. Keyed by identity (hashing a FieldInfo
-# costs more than building its schema); the entry keeps the field alive so
-# that its id is not reused.
-_field_cache: dict[int, tuple[FieldInfo, dict[str, Any]]] = {}
 
 
 def field_schema(field: FieldInfo) -> dict[str, Any]:
     """Avro schema of one field: ``name``, ``type``, ``default``, ``description``, ``units``."""
-    hit = _field_cache.get(id(field))
-    if hit is None:
-        hit = _field_cache[id(field)] = (field, _make_field_schema(field))
-    return hit[1]
-
-
-# SAL type -> (Avro type, zero value), for the common path below.
-_SCALARS: Final[Mapping[str, tuple[str, Any]]] = {sal: (avro, SAL_TYPES[sal]()) for sal, avro in AVRO_TYPES.items()}
+    private = _PRIVATE_SCHEMAS.get(field.name)
+    if private is not None and private[0] == field:
+        return private[1]
+    return _make_field_schema(field)
 
 
 def _make_field_schema(field: FieldInfo) -> dict[str, Any]:
-    avro, zero = _SCALARS[field.sal_type]
+    info = sal_type(field.sal_type)
+    avro, zero = info.avro, info.zero
     if field.avro_default is ZERO and not field.nullable and field.units is not None:
         # ts_xml's shape; by far the most common, so built in one step
         if field.count > 1:
@@ -82,26 +59,27 @@ def _make_avsc_field_schema(field: FieldInfo, avro: str) -> dict[str, Any]:
     return schema
 
 
-# Topics of different components that share one field dict (generic topics)
-# share their list of field schemas too.
-_fields_cache: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
+# The private fields are in every topic: their schemas are made once (by
+# name, checked by value: a camera topic may have a same-named field of its own).
+_PRIVATE_SCHEMAS = {f.name: (f, _make_field_schema(f)) for f in PRIVATE_FIELDS}
+
+
+def _field_schemas(fields: FieldMap) -> list[dict[str, Any]]:
+    return [field_schema(f) for f in fields.values()]
 
 
 def topic_schema(topic: TopicInfo) -> dict[str, Any]:
     """Avro record schema of a topic.
 
-    Field lists are shared between topics: treat the result as read-only
+    Topics that share a `FieldMap` (a generic topic in every component)
+    share its list of field schemas too: treat the result as read-only
     (``copy.deepcopy`` it before changing it).
     """
-    hit = _fields_cache.get(id(topic.fields))
-    if hit is None:
-        fields = [field_schema(f) for f in topic.fields.values()]
-        hit = _fields_cache[id(topic.fields)] = (topic.fields, fields)
     schema: dict[str, Any] = {
         "type": "record",
         "name": topic.sal_name,
         "namespace": f"lsst.sal.{topic.component_name}",
-        "fields": hit[1],
+        "fields": topic.fields.derived("avro_fields", _field_schemas),
     }
     if topic.description is not None:
         schema["description"] = topic.description
@@ -116,3 +94,6 @@ def rev_code(schema: Mapping[str, Any]) -> str:
 def dumps_schema(schema: Mapping[str, Any]) -> str:
     """Pretty-printed schema text, as written to ``.avsc`` files."""
     return json.dumps(schema, indent=2) + "\n"
+
+
+hooks.install(topic_schema=topic_schema, rev_code=rev_code)

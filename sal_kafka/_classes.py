@@ -1,7 +1,7 @@
 """Data classes of topics, built at run time and cached.
 
 The msgspec and attrs classes are made by executing the very source that
-``sal-kafka codegen`` writes (see `_codegen`), so both behave the same. The
+``sal-kafka codegen`` writes (see `_class_source`), so both behave the same. The
 stdlib dataclass mirrors ts_salobj's (``DataType(**data)`` checks array
 lengths) and serves the ``dataclass`` validation modes and readers.
 """
@@ -13,8 +13,10 @@ import enum
 import threading
 from typing import Any
 
-from ._codegen import HEADERS, Style, class_source, enum_source
+from ._class_source import HEADERS, class_source, enum_source
+from ._errors import ValidationError
 from ._model import EnumInfo, TopicInfo
+from ._types import Style
 from ._util import build_once
 
 __all__ = ["data_class", "msgspec_class", "attrs_class", "dataclass_class", "enum_class"]
@@ -77,8 +79,6 @@ def _make_dataclass(topic: TopicInfo) -> type:
         for name, count in arrays.items():
             got = len(getattr(self, name))
             if got != count:
-                from ._errors import ValidationError
-
                 raise ValidationError(f"{full_name}: Expected {count} items, got {got} - at $.{name}")
 
     specs: list[tuple[str, Any, Any]] = []

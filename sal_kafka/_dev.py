@@ -17,13 +17,14 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from ._errors import SalKafkaError
 from ._kafka import KafkaConfig
 from ._registry import RegistryConfig
 from ._util import sigint_deferred
 
-__all__ = ["Stack", "free_port", "tansu_binary"]
+__all__ = ["Stack", "free_port", "tansu_binary", "DemoRun", "DEMO", "spawn_cli", "cli_result", "run_pair"]
 
 
 def free_port() -> int:
@@ -181,3 +182,113 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# --------------------------------------------------------------------------- the demo's processes
+
+
+class DemoRun(NamedTuple):
+    """One writer/reader pair of the demo, on the topics of ``subname``."""
+
+    subname: str
+    component: str
+    topic: str
+    number: int
+    writer_options: tuple[str, ...]
+    reader_options: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        reader = f" | read {' '.join(self.reader_options)}" if self.reader_options else ""
+        return f"{self.component}.{self.topic} n={self.number} {' '.join(self.writer_options)}{reader}"
+
+
+# Runs that read live data right after others have written have topics of
+# their own (another sub-namespace): after a batched run, Tansu reports the
+# high watermark as the last batch's base offset + 1, and a reader starting
+# there, inside a batch, is served nothing until later (Apache Kafka reports the end).
+DEMO = [
+    DemoRun("sal", "KMirror", "tel_forceActuatorData", 20000, ("--validation", "strict", "--acks", "1")),
+    DemoRun(
+        "salnumpy",
+        "KMirror",
+        "tel_forceActuatorData",
+        20000,
+        ("--validation", "strict", "--acks", "1"),
+        ("--arrays", "numpy"),
+    ),
+    DemoRun(
+        "sal50hz",
+        "KMirror",
+        "tel_forceActuatorData",
+        250,
+        ("--validation", "strict", "--rate", "50", "--linger-ms", "0"),
+    ),
+    DemoRun("sal", "KTest", "evt_testState", 2000, ("--validation", "strict", "--acks", "all", "--index", "1")),
+]
+
+
+def spawn_cli(procs: list[subprocess.Popen[str]], *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start ``sal-kafka ARGS`` and put it on ``procs`` before any Ctrl-C is seen."""
+    with sigint_deferred():
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sal_kafka", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        procs.append(proc)
+    return proc
+
+
+def cli_result(proc: subprocess.Popen[str], what: str) -> dict[str, Any]:
+    """The JSON report a ``sal-kafka`` process printed last (waits for it to end)."""
+    out, err = proc.communicate(timeout=300)
+    if proc.returncode != 0 or not out.strip():
+        raise SalKafkaError(f"{what} failed (status {proc.returncode}): {err.strip()[-2000:]}")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def run_pair(stack: Stack, run: DemoRun, timeout: float = 60.0) -> dict[str, Any]:
+    """A reader and a writer in their own processes, as operators run them.
+
+    The writer starts once the reader reports that it is at the end of the
+    topic (``--ready-file``), so that the reader sees every message written.
+    """
+    env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=run.subname)
+    options = run.writer_options
+    index = options[options.index("--index") + 1] if "--index" in options else "0"
+    what = (run.component, run.topic, "-n", str(run.number))
+    procs: list[subprocess.Popen[str]] = []
+    ready = stack.workdir / f"ready-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        reader = spawn_cli(
+            procs,
+            *("read", *what, "-t", "30", "--no-history", "--index", index, "--json", "--ready-file", str(ready)),
+            *run.reader_options,
+            env=env,
+        )
+        _wait_for(ready, reader, timeout)
+        writer = spawn_cli(procs, "write", *what, "--json", *options, env=env)
+        return {
+            "written": cli_result(writer, f"writer of {run.topic}"),
+            "read": cli_result(reader, f"reader of {run.topic}"),
+        }
+    finally:  # also on Ctrl-C: leave no process behind
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float) -> None:
+    """Until ``path`` exists; fail if ``proc`` ends first or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            raise SalKafkaError(f"the reader ended before it was ready: {cli_result(proc, 'reader')}")
+        if time.monotonic() > deadline:
+            raise SalKafkaError(f"the reader was not ready within {timeout} s")
+        time.sleep(0.01)

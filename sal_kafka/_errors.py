@@ -9,8 +9,10 @@ from __future__ import annotations
 
 __all__ = [
     "SalKafkaError",
+    "ConfigError",
     "XmlError",
     "UnknownComponentError",
+    "UnknownTopicError",
     "ValidationError",
     "CodecError",
     "WireFormatError",
@@ -23,6 +25,13 @@ __all__ = [
 
 class SalKafkaError(Exception):
     """Base class of every error raised by sal-kafka."""
+
+
+class ConfigError(SalKafkaError, ValueError):
+    """A setting or argument is not valid (a mode, an index, a URL, a librdkafka setting).
+
+    The message names the setting, the value given and what was expected.
+    """
 
 
 class XmlError(SalKafkaError):
@@ -43,6 +52,7 @@ class XmlError(SalKafkaError):
     def __init__(
         self,
         message: str,
+        *,
         path: str | None = None,
         line: int | None = None,
         element: str | None = None,
@@ -66,6 +76,13 @@ class UnknownComponentError(XmlError):
     """A component name that SALSubsystems.xml does not list."""
 
 
+class UnknownTopicError(SalKafkaError, KeyError):
+    """A topic name that the component does not have, or that is ambiguous."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class ValidationError(SalKafkaError, ValueError):
     """A record does not match its topic.
 
@@ -87,11 +104,31 @@ class UnknownSchemaError(CodecError):
 
 
 class RegistryError(SalKafkaError):
-    """The schema registry refused a request or could not be reached."""
+    """The schema registry refused a request or could not be reached.
 
-    def __init__(self, message: str, url: str | None = None, subject: str | None = None):
+    Parameters
+    ----------
+    message : str
+        What failed and why.
+    url, subject : str or None
+        The registry and the subject concerned.
+    http_status, error_code : int or None
+        The registry's answer (e.g. 404 and 40403), None if it gave none.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        subject: str | None = None,
+        http_status: int | None = None,
+        error_code: int | None = None,
+    ) -> None:
         self.url = url
         self.subject = subject
+        self.http_status = http_status
+        self.error_code = error_code
         where = ", ".join(p for p in (f"url={url}" if url else "", f"subject={subject}" if subject else "") if p)
         super().__init__(f"{message} ({where})" if where else message)
 

@@ -2,60 +2,44 @@
 
 Pure data, read-only once built. Named as in ts_xml (``ComponentInfo``,
 ``TopicInfo``, ``FieldInfo``) so that users of ts_xml and ts_salobj feel at
-home. Building a model from files is the job of ``_xml``; turning it into
-Avro is the job of ``_avro``.
+home. This module imports nothing of the library but the SAL type table and
+the errors:
+building a model from files is the job of the loaders (`_xml`, `_avsc`,
+`_loader`), turning it into Avro the job of `_avro`. Those install
+themselves in `hooks` when ``sal_kafka`` is imported, so that the
+conveniences ``ComponentInfo.load`` and ``TopicInfo.avro_schema`` work
+without the model depending on them.
 """
 
 from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import attrs
 import msgspec
 
-if TYPE_CHECKING:
-    pass
+from ._errors import UnknownTopicError
+from ._saltypes import INT_RANGES, SAL_TYPES, SalType, sal_type
+from ._types import TopicKind
 
 __all__ = [
     "SAL_TYPES",
+    "INT_RANGES",
     "EnumInfo",
     "FieldInfo",
+    "FieldMap",
     "TopicInfo",
+    "TopicDef",
     "ComponentInfo",
     "PRIVATE_FIELDS",
     "ACKCMD_FIELDS",
     "default_xml_dir",
+    "hooks",
 ]
-
-#: SAL (IDL) type name -> Python scalar type.
-SAL_TYPES: Final[Mapping[str, type]] = {
-    "boolean": bool,
-    "byte": int,
-    "short": int,
-    "int": int,
-    "long": int,
-    "long long": int,
-    "unsigned short": int,
-    "unsigned int": int,
-    "float": float,
-    "double": float,
-    "string": str,
-}
-
-#: Inclusive value range of each SAL integer type.
-INT_RANGES: Final[Mapping[str, tuple[int, int]]] = {
-    "byte": (0, 255),
-    "short": (-(2**15), 2**15 - 1),
-    "int": (-(2**31), 2**31 - 1),
-    "long": (-(2**31), 2**31 - 1),
-    "long long": (-(2**63), 2**63 - 1),
-    "unsigned short": (0, 2**16 - 1),
-    "unsigned int": (0, 2**32 - 1),
-}
 
 
 class _Sentinel(enum.Enum):
@@ -135,13 +119,18 @@ class FieldInfo(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         """The Avro default: zero value (a tuple of them for an array), None, or `NO_DEFAULT`."""
         if self.avro_default is not ZERO:
             return self.avro_default
-        zero = SAL_TYPES[self.sal_type]()
+        zero = sal_type(self.sal_type).zero
         return (zero,) * self.count if self.count > 1 else zero
 
     @property
     def is_array(self) -> bool:
         """True for a field with ``count > 1``."""
         return self.count > 1
+
+    @property
+    def type_info(self) -> SalType:
+        """Everything about the field's SAL type (Avro, Python, range, dtype, SQL, ...)."""
+        return sal_type(self.sal_type)
 
     @property
     def python_type(self) -> type:
@@ -208,6 +197,57 @@ ACKCMD_FIELDS: Final[tuple[FieldInfo, ...]] = (
 )
 
 
+class FieldMap(Mapping[str, FieldInfo]):
+    """The fields of a topic: an ordered, read-only ``{name: FieldInfo}``.
+
+    Topics with the same fields (a generic topic in every component) share
+    one `FieldMap`, and with it what is derived from the fields (their Avro
+    schemas, ...), which `derived` keeps on the map itself.
+    """
+
+    __slots__ = ("_fields", "_derived")
+
+    def __init__(self, fields: Iterable[FieldInfo]) -> None:
+        self._fields: dict[str, FieldInfo] = {f.name: f for f in fields}
+        self._derived: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> FieldInfo:
+        return self._fields[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._fields
+
+    # the dict's own views: iterated on every hot path (codec generation, validation)
+    def keys(self) -> KeysView[str]:
+        return self._fields.keys()
+
+    def values(self) -> ValuesView[FieldInfo]:
+        return self._fields.values()
+
+    def items(self) -> ItemsView[str, FieldInfo]:
+        return self._fields.items()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._fields.get(name, default)
+
+    def derived(self, key: str, build: Callable[[FieldMap], Any]) -> Any:
+        """``build(self)``, made once per map and kept with it (not thread-safe:
+        two racing builds give equal values, one of which is kept)."""
+        value = self._derived.get(key)
+        if value is None:
+            value = self._derived[key] = build(self)
+        return value
+
+    def __repr__(self) -> str:
+        return f"FieldMap({', '.join(self._fields)})"
+
+
 def private_fields(indexed: bool) -> tuple[FieldInfo, ...]:
     """Return the private fields of a topic of an (un)indexed component."""
     return PRIVATE_FIELDS if indexed else PRIVATE_FIELDS[1:]
@@ -225,6 +265,23 @@ def attr_name_of(sal_name: str) -> str:
 
 
 @attrs.define(eq=False)
+class TopicDef:
+    """A topic as a definition file gives it, before it is bound to a component.
+
+    Built by the loaders; `derived` fields maps (one per indexedness) are kept
+    here, so that every component binding a generic topic shares them.
+    """
+
+    sal_name: str
+    description: str | None
+    items: tuple[FieldInfo, ...]
+    enums: dict[str, EnumInfo]
+    category: str | None
+    source: str
+    field_maps: dict[bool, FieldMap] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.define(eq=False)
 class TopicInfo:
     """One SAL topic of one component.
 
@@ -236,8 +293,8 @@ class TopicInfo:
         Sub-namespace of Kafka topic names, e.g. ``sal``.
     sal_name : str
         SAL topic name: ``command_x``, ``logevent_x``, the bare telemetry name, or ``ackcmd``.
-    fields : dict of str to FieldInfo
-        All fields in Avro order, private fields included.
+    fields : FieldMap
+        All fields in Avro order, private fields included (read-only).
     description : str or None
         Topic description; None for camera ``.avsc`` topics without one.
     indexed : bool
@@ -251,7 +308,7 @@ class TopicInfo:
     component_name: str
     topic_subname: str
     sal_name: str
-    fields: dict[str, FieldInfo]
+    fields: FieldMap = attrs.field(converter=lambda f: f if isinstance(f, FieldMap) else FieldMap(f.values()))
     description: str | None = ""
     indexed: bool = False
     enums: dict[str, EnumInfo] = attrs.field(factory=dict)
@@ -273,7 +330,7 @@ class TopicInfo:
         return self.subject
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> TopicKind:
         """``command``, ``event``, ``telemetry`` or ``ackcmd``."""
         if self.sal_name == "ackcmd":
             return "ackcmd"
@@ -297,18 +354,14 @@ class TopicInfo:
     def avro_schema(self) -> dict[str, Any]:
         """The Avro schema (a dict), equal to the one ts_xml's ComponentInfo makes."""
         if self._avro_schema is None:
-            from ._avro import topic_schema  # the model does not depend on _avro at import
-
-            self._avro_schema = topic_schema(self)
+            self._avro_schema = hooks.require("topic_schema")(self)
         return self._avro_schema
 
     @property
     def rev_code(self) -> str:
         """First 8 hex digits of the md5 of ``json.dumps(avro_schema, indent=4)``."""
         if self._rev_code is None:
-            from ._avro import rev_code
-
-            self._rev_code = rev_code(self.avro_schema)
+            self._rev_code = hooks.require("rev_code")(self.avro_schema)
         return self._rev_code
 
     def __repr__(self) -> str:
@@ -401,16 +454,14 @@ class ComponentInfo:
             If a definition file is malformed; `UnknownComponentError` if
             ``name`` is not listed.
         """
-        from ._xml import load_component
-
-        return load_component(name, xml_dir, topic_subname)
+        loaded: ComponentInfo = hooks.require("load_component")(name, xml_dir, topic_subname)
+        return loaded
 
     @staticmethod
     def list_components(xml_dir: str | os.PathLike[str] | None = None) -> list[str]:
         """Names of the components listed in ``SALSubsystems.xml``, in file order."""
-        from ._xml import list_components
-
-        return list_components(xml_dir)
+        names: list[str] = hooks.require("list_components")(xml_dir)
+        return names
 
     @classmethod
     def load_all(
@@ -430,15 +481,44 @@ class ComponentInfo:
 
         Raises
         ------
-        KeyError
-            With the list of known topics.
+        UnknownTopicError
+            (a `KeyError` too) naming the known topics, or both full names
+            when a bare name is both an event and a telemetry topic.
         """
         if name in self.topics:
             return self.topics[name]
-        for info in self.topics.values():
-            if name in (info.sal_name, info.attr_name.split("_", 1)[1]):
-                return info
-        raise KeyError(f"{self.name} has no topic {name!r}; known: {', '.join(sorted(self.topics))}")
+        found = [info for info in self.topics.values() if name in (info.sal_name, info.attr_name.split("_", 1)[1])]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            names = " and ".join(info.attr_name for info in found)
+            raise UnknownTopicError(f"{self.name}: topic name {name!r} is ambiguous: it names {names}; give one")
+        raise UnknownTopicError(f"{self.name} has no topic {name!r}; known: {', '.join(sorted(self.topics))}")
 
     def __repr__(self) -> str:
         return f"ComponentInfo({self.name}, {len(self.topics)} topics)"
+
+
+class _Hooks:
+    """What the model delegates to the layers above it, installed by them.
+
+    ``load_component(name, xml_dir, subname)``, ``list_components(xml_dir)``
+    (by the loaders), ``topic_schema(topic)`` and ``rev_code(schema)`` (by
+    the Avro schema builder). ``import sal_kafka`` installs all of them.
+    """
+
+    def __init__(self) -> None:
+        self._installed: dict[str, Callable[..., Any]] = {}
+
+    def install(self, **functions: Callable[..., Any]) -> None:
+        self._installed.update(functions)
+
+    def require(self, name: str) -> Callable[..., Any]:
+        try:
+            return self._installed[name]
+        except KeyError:
+            raise RuntimeError(f"sal_kafka model hook {name!r} is not installed: import sal_kafka first") from None
+
+
+#: The model's hooks (see `_Hooks`).
+hooks: Final = _Hooks()

@@ -30,32 +30,25 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ._model import INT_RANGES, FieldInfo, TopicInfo
+from ._errors import ConfigError
+from ._model import FieldInfo, TopicInfo
+from ._saltypes import AVRO_RANGES, INT_RANGES
+from ._types import VALIDATION_MODES, Validation
 
 __all__ = ["MODES", "check_mode", "explain", "custom_problem"]
 
-MODES: Final = (
-    "none",
-    "custom",
-    "dataclass",
-    "dataclass_and_decode",
-    "msgspec",
-    "msgspec_and_decode",
-    "attrs",
-    "attrs_and_decode",
-    "strict",
-)
+#: The validation modes (`sal_kafka.Validation`).
+MODES: Final = VALIDATION_MODES
 
 FLOAT32_MAX: Final = 3.4028234663852886e38
-_AVRO_RANGES: Final = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 _MISSING: Final = object()
 
 
-def check_mode(mode: str) -> str:
-    """Return ``mode`` if it names a validation mode, else raise ValueError listing them."""
+def check_mode(mode: str) -> Validation:
+    """Return ``mode`` if it names a validation mode, else raise `ConfigError` listing them."""
     if mode not in MODES:
-        raise ValueError(f"unknown validation mode {mode!r}; expected one of {', '.join(MODES)}")
-    return mode
+        raise ConfigError(f"unknown validation mode {mode!r}; expected one of {', '.join(MODES)}")
+    return mode  # type: ignore[return-value]
 
 
 def _type_name(value: Any) -> str:
@@ -83,7 +76,7 @@ def _scalar_problem(f: FieldInfo, v: Any, path: str, strict: bool) -> str | None
     if kind in INT_RANGES:
         if (strict and type(v) is bool) or (not isinstance(v, int) and not _is_integer_like(v)):
             return f"Expected int, got {_type_name(v)} - at {path}"
-        lo, hi = INT_RANGES[kind] if strict else _AVRO_RANGES["long"]
+        lo, hi = INT_RANGES[kind] if strict else AVRO_RANGES["long"]
         if not lo <= v <= hi:
             return f"Expected int in [{lo}, {hi}] ({kind}), got {v} - at {path}"
         return None

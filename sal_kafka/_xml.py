@@ -1,18 +1,16 @@
-"""Read ts_xml definition files into the model.
+"""Parse ts_xml definition files into topic definitions of the model.
 
-Knows the ts_xml file layout and its quirks; knows nothing of Avro or Kafka.
-Every problem is raised as `XmlError` naming the file, the line and the
-element.
+Knows the ts_xml file format and its quirks; knows nothing of Avro or Kafka
+(camera ``.avsc`` files are `_avsc`'s, binding definitions into components
+is `_loader`'s). Every problem is raised as `XmlError` naming the file, the
+line and the element.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import threading
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +18,23 @@ import attrs
 import msgspec
 from lxml import etree
 
-from ._errors import UnknownComponentError, XmlError
-from ._model import (
-    ACKCMD_FIELDS,
-    NO_DEFAULT,
-    SAL_TYPES,
-    ComponentInfo,
-    EnumInfo,
-    FieldInfo,
-    TopicInfo,
-    default_xml_dir,
-    private_fields,
-)
-from ._util import gc_paused
+from ._errors import XmlError
+from ._model import EnumInfo, FieldInfo, TopicDef
+from ._saltypes import SAL_TYPES
 
-__all__ = ["load_component", "load_components", "list_components"]
+__all__ = [
+    "xml_error",
+    "Subsystem",
+    "Generics",
+    "cached",
+    "store_cached",
+    "build_subsystems",
+    "build_generics",
+    "build_component_file",
+    "TOPIC_FILES",
+]
 
-_TOPIC_FILES = (("Commands", "SALCommand"), ("Events", "SALEvent"), ("Telemetry", "SALTelemetry"))
+TOPIC_FILES = (("Commands", "SALCommand"), ("Events", "SALEvent"), ("Telemetry", "SALTelemetry"))
 _SET_ROOTS = {
     "SALCommandSet": "SALCommand",
     "SALEventSet": "SALEvent",
@@ -60,15 +58,20 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # --------------------------------------------------------------------------- helpers
 
 
+def xml_error(message: str, path: Path | str, line: int | None = None, element: str | None = None) -> XmlError:
+    """The `XmlError` of a definition file: what is wrong, the file, the line, the element."""
+    return XmlError(message, path=str(path), line=line, element=element)
+
+
 def _parse(path: Path) -> etree._Element:
     """Parse one XML file, turning syntax errors into `XmlError`."""
     try:
         return etree.parse(str(path), _parser()).getroot()
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno else None
-        raise XmlError(f"malformed XML: {exc.msg}", str(path), line) from None
+        raise xml_error(f"malformed XML: {exc.msg}", str(path), line) from None
     except OSError as exc:
-        raise XmlError(f"cannot read file: {exc}", str(path)) from None
+        raise xml_error(f"cannot read file: {exc}", str(path)) from None
 
 
 def _text(elt: etree._Element, name: str, path: Path, default: str | None = None) -> str:
@@ -78,7 +81,7 @@ def _text(elt: etree._Element, name: str, path: Path, default: str | None = None
         if default is not None:
             return default
         what = "missing" if child is None else "empty"
-        raise XmlError(f"{what} required <{name}>", str(path), elt.sourceline, elt.tag)
+        raise xml_error(f"{what} required <{name}>", str(path), elt.sourceline, elt.tag)
     return str(child.text)
 
 
@@ -96,7 +99,7 @@ def _enum_value(text: str, path: Path, elt: etree._Element) -> int:
             return int(text, 16)
         return int(text, 10)  # base 10 accepts zero padding such as "04"
     except ValueError:
-        raise XmlError(
+        raise xml_error(
             f"enumeration value {text!r} is not a decimal or hex integer",
             str(path),
             elt.sourceline,
@@ -115,7 +118,7 @@ def _enum_entries(elt: etree._Element, path: Path) -> list[tuple[str, int]]:
         name, eq, value = raw.partition("=")
         name = name.strip()
         if not _IDENTIFIER.match(name):
-            raise XmlError(
+            raise xml_error(
                 f"enumeration entry {name!r} is not an identifier",
                 str(path),
                 elt.sourceline,
@@ -133,7 +136,7 @@ def _parse_enums(elt: etree._Element, path: Path) -> dict[str, EnumInfo]:
     for name, value in _enum_entries(elt, path):
         prefix, sep, item = name.partition("_")
         if not sep or not item:
-            raise XmlError(
+            raise xml_error(
                 f"enumeration entry {name!r} has no Prefix_ part",
                 str(path),
                 elt.sourceline,
@@ -166,18 +169,6 @@ def _merge_enums(target: dict[str, EnumInfo], new: dict[str, EnumInfo], path: Pa
 # --------------------------------------------------------------------------- topics
 
 
-@attrs.frozen
-class _TopicDef:
-    """A topic as defined in a file, before it is bound to a component."""
-
-    sal_name: str
-    description: str | None
-    items: tuple[FieldInfo, ...]
-    enums: dict[str, EnumInfo]
-    category: str | None
-    source: str
-
-
 def _parse_item(elt: etree._Element, path: Path) -> FieldInfo:
     # One pass over the children, reading only their text: per-name
     # ElementPath lookups cost more than the rest of the parsing. Error
@@ -186,7 +177,7 @@ def _parse_item(elt: etree._Element, path: Path) -> FieldInfo:
     name = texts.get("EFDB_Name") or _text(elt, "EFDB_Name", path)  # raises if missing
     sal_type = texts.get("IDL_Type") or _text(elt, "IDL_Type", path)
     if sal_type not in SAL_TYPES:
-        raise XmlError(
+        raise xml_error(
             f"unknown IDL_Type {sal_type!r} of field {name!r}; expected one of " + ", ".join(SAL_TYPES),
             str(path),
             _line_of(elt, "IDL_Type"),
@@ -194,7 +185,7 @@ def _parse_item(elt: etree._Element, path: Path) -> FieldInfo:
         )
     count = _int_text(texts, "Count", path, elt, 1)
     if count < 1:
-        raise XmlError(
+        raise xml_error(
             f"Count of field {name!r} must be >= 1, got {count}",
             str(path),
             _line_of(elt, "Count"),
@@ -229,14 +220,14 @@ def _int_text(texts: dict[Any, str | None], name: str, path: Path, parent: etree
     try:
         return int(text)  # int() ignores surrounding whitespace
     except ValueError:
-        raise XmlError(f"expected an integer, got {text!r}", str(path), _line_of(parent, name), name) from None
+        raise xml_error(f"expected an integer, got {text!r}", str(path), _line_of(parent, name), name) from None
 
 
-def _parse_topic(elt: etree._Element, path: Path, strip_prefix: str | None) -> _TopicDef:
+def _parse_topic(elt: etree._Element, path: Path, strip_prefix: str | None) -> TopicDef:
     full_name = _text(elt, "EFDB_Topic", path)
     if strip_prefix is not None:
         if not full_name.startswith(strip_prefix):
-            raise XmlError(
+            raise xml_error(
                 f"EFDB_Topic {full_name!r} must start with {strip_prefix!r}",
                 str(path),
                 elt.sourceline,
@@ -246,7 +237,7 @@ def _parse_topic(elt: etree._Element, path: Path, strip_prefix: str | None) -> _
     else:
         _, sep, sal_name = full_name.partition("_")
         if not sep or not sal_name:
-            raise XmlError(
+            raise xml_error(
                 f"EFDB_Topic {full_name!r} must be <Component>_<name>",
                 str(path),
                 elt.sourceline,
@@ -259,7 +250,7 @@ def _parse_topic(elt: etree._Element, path: Path, strip_prefix: str | None) -> _
     category_elt = elt.find("Category")
     category = category_elt.text.strip() if category_elt is not None and category_elt.text else None
     description = _text(elt, "Description", path, "")
-    return _TopicDef(sal_name, description, items, enums, category, _where(path, elt))
+    return TopicDef(sal_name, description, items, enums, category, _where(path, elt))
 
 
 def _parse_items(elt: etree._Element, path: Path, sal_name: str) -> tuple[FieldInfo, ...]:
@@ -268,7 +259,7 @@ def _parse_items(elt: etree._Element, path: Path, sal_name: str) -> tuple[FieldI
     for item_elt in elt.iterchildren("item"):
         info = _parse_item(item_elt, path)
         if info.name in seen:
-            raise XmlError(
+            raise xml_error(
                 f"duplicate field {info.name!r} in topic {sal_name!r}",
                 str(path),
                 item_elt.sourceline,
@@ -323,7 +314,7 @@ def _flatten(root: etree._Element) -> str:
     return str(xslt(root.getroottree()))
 
 
-def _fast_topic(chunk: str, source: str) -> _TopicDef | None:
+def _fast_topic(chunk: str, source: str) -> TopicDef | None:
     """A topic from its flattened text, or None to use the element parser."""
     header, *records = chunk.split(_SEP_ITEM)
     topic_values = header.split(_SEP_FIELD)
@@ -336,7 +327,7 @@ def _fast_topic(chunk: str, source: str) -> _TopicDef | None:
     items = _fast_items(records[:-1])
     if items is None:
         return None
-    return _TopicDef(sal_name, description, items, {}, None, source)
+    return TopicDef(sal_name, description, items, {}, None, source)
 
 
 def _fast_items(records: list[str]) -> tuple[FieldInfo, ...] | None:
@@ -375,7 +366,7 @@ def _topic_elements(root: etree._Element, path: Path, expected_tag: str) -> Iter
         if child.tag == expected_tag:
             yield child
         elif child.tag != "Enumeration":
-            raise XmlError(
+            raise xml_error(
                 f"unexpected element <{child.tag}>; expected <{expected_tag}> or <Enumeration>",
                 str(path),
                 child.sourceline,
@@ -389,7 +380,7 @@ def _topic_elements(root: etree._Element, path: Path, expected_tag: str) -> Iter
 
 
 @attrs.frozen
-class _Subsystem:
+class Subsystem:
     name: str
     description: str
     index_enumeration: str
@@ -399,20 +390,23 @@ class _Subsystem:
 
 
 @attrs.frozen
-class _Generics:
-    topics: dict[str, _TopicDef]
-    categories: dict[str, list[_TopicDef]]
+class Generics:
+    topics: dict[str, TopicDef]
+    categories: dict[str, list[TopicDef]]
     enums: dict[str, EnumInfo]
 
 
+# Keyed by value (kind, path) and checked against the file's mtime: one
+# entry per definition file read, replaced when the file changes.
 _cache: dict[tuple[str, str], tuple[int, Any]] = {}
 
 
-def _cached(kind: str, path: Path, build: Any) -> Any:
+def cached(kind: str, path: Path, build: Callable[[Path], Any]) -> Any:
+    """``build(path)``, remembered until the file changes."""
     try:
         stamp = path.stat().st_mtime_ns
     except OSError as exc:
-        raise XmlError(f"cannot read file: {exc.strerror}", str(path)) from None
+        raise xml_error(f"cannot read file: {exc.strerror}", str(path)) from None
     key = (kind, str(path))
     hit = _cache.get(key)
     if hit is not None and hit[0] == stamp:
@@ -422,17 +416,27 @@ def _cached(kind: str, path: Path, build: Any) -> Any:
     return value
 
 
-def _build_subsystems(path: Path) -> dict[str, _Subsystem]:
+def store_cached(kind: str, path: Path, stamp: int, value: Any) -> None:
+    """Remember a value built ahead (by a worker thread) for `cached`."""
+    _cache[(kind, str(path))] = (stamp, value)
+
+
+def clear_cache() -> None:
+    """Forget every parsed file (benchmarks of cold loads)."""
+    _cache.clear()
+
+
+def build_subsystems(path: Path) -> dict[str, Subsystem]:
     root = _parse(path)
-    result: dict[str, _Subsystem] = {}
+    result: dict[str, Subsystem] = {}
     for elt in root.iterchildren("SALSubsystem"):
         name = _text(elt, "Name", path).strip()
         if name in result:
-            raise XmlError(f"duplicate component {name!r}", str(path), elt.sourceline, "SALSubsystem")
+            raise xml_error(f"duplicate component {name!r}", str(path), elt.sourceline, "SALSubsystem")
         generics = ("mandatory",) + tuple(
             g.strip() for g in _text(elt, "AddedGenerics", path, "").split(",") if g.strip()
         )
-        result[name] = _Subsystem(
+        result[name] = Subsystem(
             name=name,
             description=_text(elt, "Description", path, ""),
             index_enumeration=_text(elt, "IndexEnumeration", path).strip(),
@@ -443,10 +447,10 @@ def _build_subsystems(path: Path) -> dict[str, _Subsystem]:
     return result
 
 
-def _build_generics(path: Path) -> _Generics:
+def build_generics(path: Path) -> Generics:
     root = _parse(path)
-    topics: dict[str, _TopicDef] = {}
-    categories: dict[str, list[_TopicDef]] = {}
+    topics: dict[str, TopicDef] = {}
+    categories: dict[str, list[TopicDef]] = {}
     enums: dict[str, EnumInfo] = {}
     for set_elt in root:
         if set_elt.tag == "Enumeration":
@@ -454,7 +458,7 @@ def _build_generics(path: Path) -> _Generics:
             continue
         topic_tag = _SET_ROOTS.get(str(set_elt.tag))
         if topic_tag is None:
-            raise XmlError(
+            raise xml_error(
                 f"unexpected element <{set_elt.tag}> in SALGenerics.xml",
                 str(path),
                 set_elt.sourceline,
@@ -466,7 +470,7 @@ def _build_generics(path: Path) -> _Generics:
                 continue
             topic = _parse_topic(elt, path, _GENERIC_PREFIX)
             if topic.sal_name in topics:
-                raise XmlError(
+                raise xml_error(
                     f"duplicate generic topic {topic.sal_name!r}",
                     str(path),
                     elt.sourceline,
@@ -475,14 +479,14 @@ def _build_generics(path: Path) -> _Generics:
             topics[topic.sal_name] = topic
             if topic.category:
                 categories.setdefault(topic.category, []).append(topic)
-    return _Generics(topics, categories, enums)
+    return Generics(topics, categories, enums)
 
 
-def _build_component_file(path: Path) -> tuple[list[_TopicDef], dict[str, EnumInfo]]:
+def build_component_file(path: Path) -> tuple[list[TopicDef], dict[str, EnumInfo]]:
     root = _parse(path)
     topic_tag = _SET_ROOTS.get(str(root.tag))
     if topic_tag is None:
-        raise XmlError(
+        raise xml_error(
             f"unexpected root <{root.tag}>; expected one of {', '.join(_SET_ROOTS)}",
             str(path),
             root.sourceline,
@@ -500,260 +504,3 @@ def _build_component_file(path: Path) -> tuple[list[_TopicDef], dict[str, EnumIn
         fast = _fast_topic(chunk, f"{path}:{elt.sourceline}") if chunk else None
         topics.append(fast or _parse_topic(elt, path, None))
     return topics, enums
-
-
-# --------------------------------------------------------------------------- camera .avsc topics
-
-_AVRO_TO_SAL = {
-    "boolean": "boolean",
-    "int": "int",
-    "long": "long long",
-    "float": "float",
-    "double": "double",
-    "string": "string",
-}
-
-
-def _avsc_field(spec: dict[str, Any], path: Path) -> FieldInfo:
-    name = spec.get("name")
-    avro_type: Any = spec.get("type")
-    nullable = isinstance(avro_type, list) and len(avro_type) == 2 and avro_type[0] == "null"
-    scalar = avro_type[1] if nullable else avro_type
-    if not isinstance(name, str) or not isinstance(scalar, str) or scalar not in _AVRO_TO_SAL:
-        raise XmlError(
-            f'unsupported field {name!r} of type {avro_type!r}; expected a primitive or ["null", primitive]',
-            str(path),
-            element=str(name),
-        )
-    return FieldInfo(
-        name=name,
-        sal_type=_AVRO_TO_SAL[scalar],
-        units=spec.get("units"),
-        description=spec.get("description", ""),
-        nullable=nullable,
-        avro_default=spec.get("default", NO_DEFAULT),
-    )
-
-
-def _build_avsc(path: Path) -> tuple[str, dict[str, Any], tuple[FieldInfo, ...]]:
-    try:
-        schema = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise XmlError(f"malformed JSON: {exc.msg}", str(path), exc.lineno) from None
-    if not isinstance(schema, dict) or schema.get("type") != "record" or "fields" not in schema:
-        raise XmlError("expected an Avro record schema", str(path), 1)
-    fields = tuple(_avsc_field(f, path) for f in schema["fields"])
-    return str(schema["name"]), schema, fields
-
-
-def _avsc_topics(component: str, xml_dir: Path) -> list[tuple[str, _TopicDef]]:
-    folder = xml_dir.parent / "interfaces" / component
-    if not folder.is_dir():
-        return []
-    result = []
-    for path in sorted(folder.glob("*.avsc")):
-        sal_name, schema, fields = _cached("avsc", path, _build_avsc)
-        topic = _TopicDef(sal_name, schema.get("description"), fields, {}, None, f"{path}:1")
-        result.append((sal_name, topic))
-    return result
-
-
-# --------------------------------------------------------------------------- components
-
-
-def load_components(
-    names: Sequence[str], xml_dir: str | os.PathLike[str] | None = None, topic_subname: str = "sal"
-) -> list[ComponentInfo]:
-    """Load many components, parsing their files two at a time ahead of the build.
-
-    lxml releases the GIL while it parses and transforms, so on two cores the
-    C work of the next files overlaps the Python work of binding the current
-    component. Parse errors are not raised by the workers: the normal load
-    meets the file again and raises them, in order.
-    """
-    folder = _resolve_dir(xml_dir)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        pending = {
-            name: [
-                (path, pool.submit(_try_build, path))
-                for suffix, _tag in _TOPIC_FILES
-                if (path := folder / name / f"{name}_{suffix}.xml").is_file()
-            ]
-            for name in names
-        }
-        components = []
-        for name in names:
-            for path, future in pending[name]:
-                built = future.result()
-                if built is not None:
-                    _cache[("component", str(path))] = built
-            components.append(load_component(name, folder, topic_subname))
-    return components
-
-
-def _try_build(path: Path) -> tuple[int, Any] | None:
-    try:
-        stamp = path.stat().st_mtime_ns
-        return stamp, _build_component_file(path)
-    except (XmlError, OSError):
-        return None
-
-
-def _resolve_dir(xml_dir: str | os.PathLike[str] | None) -> Path:
-    return Path(xml_dir) if xml_dir is not None else default_xml_dir()
-
-
-def _subsystems(xml_dir: Path) -> dict[str, _Subsystem]:
-    result: dict[str, _Subsystem] = _cached("subsystems", xml_dir / "SALSubsystems.xml", _build_subsystems)
-    return result
-
-
-def list_components(xml_dir: str | os.PathLike[str] | None = None) -> list[str]:
-    """Names of the components of ``SALSubsystems.xml`` in ``xml_dir``, in file order."""
-    return list(_subsystems(_resolve_dir(xml_dir)))
-
-
-def _select_generics(sub: _Subsystem, generics: _Generics, xml_dir: Path) -> list[_TopicDef]:
-    """Expand ``AddedGenerics``: categories (``csc``) and topic names (``command_x``)."""
-    selected: list[_TopicDef] = []
-    for entry in sub.added_generics:
-        if "_" in entry:
-            topic = generics.topics.get(entry)
-            if topic is None:
-                raise XmlError(
-                    f"unknown generic topic {entry!r} in AddedGenerics of {sub.name}; "
-                    f"known: {', '.join(generics.topics)}",
-                    sub.path,
-                    sub.line,
-                    "AddedGenerics",
-                )
-            selected.append(topic)
-        else:
-            topics = generics.categories.get(entry)
-            if topics is None:
-                raise XmlError(
-                    f"unknown generic category {entry!r} in AddedGenerics of {sub.name}; "
-                    f"known: {', '.join(generics.categories)}",
-                    sub.path,
-                    sub.line,
-                    "AddedGenerics",
-                )
-            selected.extend(topics)
-    return selected
-
-
-def load_component(
-    name: str, xml_dir: str | os.PathLike[str] | None = None, topic_subname: str = "sal"
-) -> ComponentInfo:
-    """Build the `ComponentInfo` of ``name`` from the files in ``xml_dir``."""
-    with gc_paused():
-        return _load_component(name, xml_dir, topic_subname)
-
-
-def _load_component(name: str, xml_dir: str | os.PathLike[str] | None, topic_subname: str) -> ComponentInfo:
-    folder = _resolve_dir(xml_dir)
-    subsystems = _subsystems(folder)
-    sub = subsystems.get(name)
-    if sub is None:
-        raise UnknownComponentError(
-            f"unknown component {name!r}; known: {', '.join(subsystems)}",
-            str(folder / "SALSubsystems.xml"),
-        )
-    generics: _Generics = _cached("generics", folder / "SALGenerics.xml", _build_generics)
-    enums = dict(generics.enums)
-
-    defs: dict[str, _TopicDef] = {}
-    for topic in _select_generics(sub, generics, folder):
-        _add_topic(defs, topic, name)
-    for suffix, _tag in _TOPIC_FILES:
-        path = folder / name / f"{name}_{suffix}.xml"
-        if not path.is_file():
-            continue  # any of the three files may be missing
-        topics, file_enums = _cached("component", path, _build_component_file)
-        enums.update(file_enums)
-        for topic in topics:
-            _add_topic(defs, topic, name)
-
-    indexed = sub.index_enumeration != "no"
-    bound = [_bind(t, name, topic_subname, indexed) for t in defs.values()]
-    bound.append(_ackcmd(name, topic_subname, indexed))
-    topics_by_attr = {t.attr_name: t for t in bound}
-    # Camera topics given as .avsc replace a same-named XML topic in place.
-    for _sal_name, topic in _avsc_topics(name, folder):
-        info = _bind(topic, name, topic_subname, indexed, private_last=True)
-        topics_by_attr[info.attr_name] = info
-    return ComponentInfo(
-        name=name,
-        topic_subname=topic_subname,
-        description=sub.description,
-        index_enumeration=sub.index_enumeration,
-        added_generics=sub.added_generics,
-        topics=topics_by_attr,
-        enums=enums,
-        xml_dir=folder,
-    )
-
-
-def _add_topic(defs: dict[str, _TopicDef], topic: _TopicDef, component: str) -> None:
-    if topic.sal_name in defs:
-        path, _, line = topic.source.rpartition(":")
-        raise XmlError(
-            f"duplicate topic {topic.sal_name!r} in component {component} "
-            f"(first defined at {defs[topic.sal_name].source})",
-            path,
-            int(line),
-            "EFDB_Topic",
-        )
-    defs[topic.sal_name] = topic
-
-
-# A generic topic has the same fields in every component: build its field
-# dict once (per indexedness) and share it. Entries keep the def alive so
-# that its id is not reused.
-_fields_cache: dict[tuple[int, bool], tuple[_TopicDef, dict[str, FieldInfo]]] = {}
-
-
-def _bind(topic: _TopicDef, component: str, subname: str, indexed: bool, private_last: bool = False) -> TopicInfo:
-    key = (id(topic), indexed)
-    hit = _fields_cache.get(key)
-    if hit is None:
-        hit = _fields_cache[key] = (topic, _topic_fields(topic, indexed, private_last))
-    return TopicInfo(
-        component_name=component,
-        topic_subname=subname,
-        sal_name=topic.sal_name,
-        fields=hit[1],
-        description=topic.description,
-        indexed=indexed,
-        enums=topic.enums,
-        source=topic.source,
-    )
-
-
-def _topic_fields(topic: _TopicDef, indexed: bool, private_last: bool) -> dict[str, FieldInfo]:
-    private = private_fields(indexed)
-    ordered = topic.items + private if private_last else private + topic.items
-    fields: dict[str, FieldInfo] = {}
-    for info in ordered:
-        if info.name in fields:
-            path, _, line = topic.source.rpartition(":")
-            raise XmlError(
-                f"field {info.name!r} of topic {topic.sal_name!r} clashes with a private field",
-                path,
-                int(line),
-                "EFDB_Name",
-            )
-        fields[info.name] = info
-    return fields
-
-
-def _ackcmd(component: str, subname: str, indexed: bool) -> TopicInfo:
-    fields = {f.name: f for f in private_fields(indexed) + ACKCMD_FIELDS}
-    return TopicInfo(
-        component_name=component,
-        topic_subname=subname,
-        sal_name="ackcmd",
-        fields=fields,
-        description="Command acknowledgement",
-        indexed=indexed,
-    )

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from sal_kafka import FieldInfo, TopicInfo
-from sal_kafka._model import INT_RANGES
+from sal_kafka.schemas import INT_RANGES
 
 
 def scalar_strategy(f: FieldInfo) -> st.SearchStrategy[Any]:
@@ -83,14 +83,12 @@ def same_with_numpy(decoded: dict[str, Any], record: dict[str, Any], topic: Topi
     an ndarray of its SAL type's dtype."""
     import numpy as np
 
-    from sal_kafka._codec._compiled import NUMPY_DTYPES
-
     if decoded.keys() != record.keys():
         return False
     for name, value in decoded.items():
         f = topic.fields[name]
         if f.count > 1:
-            if not (isinstance(value, np.ndarray) and value.dtype == np.dtype(NUMPY_DTYPES[f.sal_type])):
+            if not (isinstance(value, np.ndarray) and value.dtype == np.dtype(f.type_info.numpy)):
                 return False
             value = value.tolist()
         if not same(value, record[name]):

@@ -24,11 +24,9 @@ from sal_kafka import (
     UnknownSchemaError,
     WireFormatError,
     attrs_class,
-    frame,
     msgspec_class,
-    schema_id_of,
-    unframe,
 )
+from sal_kafka.wire import frame, schema_id_of, unframe
 from tests.conftest import BUNDLED
 from tests.strategies import record_strategy, same, same_with_numpy
 

@@ -103,6 +103,6 @@ def test_generated_code_passes_ruff_and_mypy(generated: tuple[str, Path]) -> Non
 
 
 def test_corpus_enum_member_names_are_valid_python() -> None:
-    from sal_kafka._codegen import member_name
+    from sal_kafka._class_source import member_name
 
     assert member_name("None") == "None_" and member_name("2FACE") == "_2FACE" and member_name("ok") == "ok"

@@ -33,8 +33,6 @@ import pytest
 from confluent_kafka import Producer
 
 from sal_kafka import (
-    MAX_SEQ_NUM,
-    TAI_MINUS_UTC,
     AsyncReader,
     AsyncWriter,
     ComponentInfo,
@@ -42,15 +40,17 @@ from sal_kafka import (
     KafkaIOError,
     LatencyHistogram,
     Reader,
+    RegistryConfig,
     RegistryError,
     ValidationError,
     Writer,
-    message_key,
-    sample_record,
 )
-from sal_kafka._registry import RegistryConfig
+from sal_kafka.testing import sample_record
+from sal_kafka.wire import MAX_SEQ_NUM, TAI_MINUS_UTC, message_key
 from tests.conftest import BUNDLED
 from tests.registry_server import free_port
+
+pytestmark = pytest.mark.broker
 
 
 def load(name: str, config: KafkaConfig) -> ComponentInfo:
@@ -266,12 +266,12 @@ def test_broker_down_fails_clearly_within_timeout(stack: object) -> None:
 
 
 def test_undeliverable_messages_raise_on_flush(kafka_config: KafkaConfig) -> None:
+    """The real librdkafka: a producer whose broker is not there times the message out."""
     mirror = load("KMirror", kafka_config)
-    writer = Writer(mirror, "tel_inclinometer", config=kafka_config)
-    # point the producer at a broker that is not there: nothing can be delivered
-    writer.producer = Producer(
-        KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}").producer_conf(**{"message.timeout.ms": 1500})
-    )
+    dead = attrs.evolve(kafka_config, bootstrap_servers=f"127.0.0.1:{free_port()}", timeout=1.5)
+    # topic and schema exist (made on the live broker); the writer's own broker is dead
+    Writer(mirror, "tel_inclinometer", config=kafka_config).close()
+    writer = Writer(mirror, "tel_inclinometer", config=dead, create_topics=False)
     writer.write(inclinometerAngle=1.0)
     with pytest.raises(
         KafkaIOError,
@@ -302,13 +302,19 @@ def test_write_and_read_commands_report(stack: object, kafka_config: KafkaConfig
     subprocess.run(
         cli + ["write", "KTest", "tel_arrays", "-n", "1", "--index", "1"], env=env, check=True, capture_output=True
     )
+    ready = Path(os.environ.get("TMPDIR", "/tmp")) / f"sal-kafka-ready-{kafka_config.topic_subname}"
     reader = subprocess.Popen(
-        cli + ["read", "KTest", "tel_arrays", "-n", "500", "-t", "20", "--json", *read_options],
+        cli
+        + ["read", "KTest", "tel_arrays", "-n", "500", "-t", "20", "--json", "--ready-file", str(ready), *read_options],
         env=env,
         stdout=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.5)
+    deadline = time.monotonic() + 30
+    while not ready.exists():  # the reader is at the end of the topic: what is written now, it reads
+        assert reader.poll() is None and time.monotonic() < deadline, "the reader did not get ready"
+        time.sleep(0.01)
+    ready.unlink()
     written = subprocess.run(
         cli + ["write", "KTest", "tel_arrays", "-n", "500", "--index", "2", "--validation", "msgspec", "--json"],
         env=env,
@@ -366,8 +372,10 @@ def test_ctrl_c_on_dev_leaves_no_process() -> None:
             pids = [int(w) for w in line.replace(",", "").split() if w.isdigit()]
         if line.startswith("running "):
             break
-    time.sleep(1.0)  # about when the demo starts its writer
-    assert _processes_using_broker(port), "the demo's reader should be running by now"
+    deadline = time.monotonic() + 30
+    while not _processes_using_broker(port):  # the demo's first reader has started
+        assert time.monotonic() < deadline, "the demo's reader did not start"
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     proc.wait(30)
     assert len(pids) == 2
@@ -380,7 +388,8 @@ def test_ctrl_c_on_dev_leaves_no_process() -> None:
 
 def test_ctrl_c_during_a_spawn_still_stops_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
     """A Ctrl-C that lands while a demo process is being started (seen in CI) must not leak it."""
-    from sal_kafka._cli import _dev
+    from sal_kafka import _dev
+    from sal_kafka.testing import spawn_cli
 
     real_popen = subprocess.Popen
 
@@ -392,7 +401,7 @@ def test_ctrl_c_during_a_spawn_still_stops_the_child(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(_dev.subprocess, "Popen", popen_then_ctrl_c)
     procs: list[subprocess.Popen[str]] = []
     with pytest.raises(KeyboardInterrupt):
-        _dev._cli(procs, "read", "KMirror", env={})
+        spawn_cli(procs, "read", "KMirror", env={})
     assert len(procs) == 1
     procs[0].kill()
     assert procs[0].wait(10) == -signal.SIGKILL
@@ -400,12 +409,10 @@ def test_ctrl_c_during_a_spawn_still_stops_the_child(monkeypatch: pytest.MonkeyP
 
 def test_delivery_errors_reach_the_callback_instead(kafka_config: KafkaConfig) -> None:
     errors: list[str] = []
-    writer = Writer(
-        load("KMirror", kafka_config), "tel_inclinometer", config=kafka_config, on_delivery_error=errors.append
-    )
-    writer.producer = Producer(
-        KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}").producer_conf(**{"message.timeout.ms": 1500})
-    )
+    mirror = load("KMirror", kafka_config)
+    Writer(mirror, "tel_inclinometer", config=kafka_config).close()
+    dead = attrs.evolve(kafka_config, bootstrap_servers=f"127.0.0.1:{free_port()}", timeout=1.5)
+    writer = Writer(mirror, "tel_inclinometer", config=dead, create_topics=False, on_delivery_error=errors.append)
     writer.write(inclinometerAngle=1.0)
     writer.write(inclinometerAngle=2.0)
     writer.flush(10)  # failures went to the callback: no exception, still counted
@@ -417,23 +424,22 @@ def test_async_writer_reports_a_failure_without_another_write(kafka_config: Kafk
     """An event written once, then nothing: its failure still reaches the callback (served in the loop)."""
     errors: list[str] = []
 
+    mirror = load("KMirror", kafka_config)
+    Writer(mirror, "evt_detailedState", config=kafka_config).close()
+    dead = attrs.evolve(kafka_config, bootstrap_servers=f"127.0.0.1:{free_port()}", timeout=1.0)
+
     async def scenario() -> None:
         writer = AsyncWriter(
-            load("KMirror", kafka_config), "evt_detailedState", config=kafka_config, on_delivery_error=errors.append
+            mirror, "evt_detailedState", config=dead, create_topics=False, on_delivery_error=errors.append
         )
         await writer.start()
-        assert writer.writer is not None
-        writer.writer.producer = Producer(
-            KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}").producer_conf(**{"message.timeout.ms": 1000})
-        )
         await writer.write(detailedState=2)
         for _ in range(50):  # no write, flush or close: only the loop's report serving
             await asyncio.sleep(0.1)
             if errors:
                 break
         assert writer.stats.failed == 1 and len(errors) == 1
-        writer.writer._closed = True  # its producer points nowhere: nothing left to flush
-        await writer.close()
+        await writer.close()  # flushes nothing more: the failure went to the callback
 
     asyncio.run(scenario())
 

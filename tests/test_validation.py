@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from sal_kafka import VALIDATION_MODES, Codec, ComponentInfo, ValidationError, msgspec_class
+from sal_kafka import Codec, ComponentInfo, ValidationError, msgspec_class
+from sal_kafka.types import VALIDATION_MODES
 from tests.conftest import BUNDLED
 
 KTEST = ComponentInfo.load("KTest", BUNDLED)

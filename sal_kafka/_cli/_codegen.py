@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .._codegen import module_source
-from .._generate import load_components
+from .._class_source import module_source
+from .._loader import load_components
 from ._schemas import add_xml_arguments
 
 

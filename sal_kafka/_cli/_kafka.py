@@ -8,10 +8,12 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from .._kafka import POSTPROCESS, KafkaConfig, LatencyHistogram, Reader, Writer, sample_record
-from .._validation import MODES
+from .._kafka import KafkaConfig, LatencyHistogram, Reader, Writer, sample_record
+from .._model import ComponentInfo
+from .._types import ACKS, ARRAYS, POSTPROCESS, VALIDATION_MODES
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +30,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _common(write)
     write.add_argument("topic", metavar="TOPIC")
     write.add_argument("-n", "--number", type=int, default=10000, help="messages to write (default 10000)")
-    write.add_argument("--validation", choices=MODES, default="strict")
-    write.add_argument("--acks", choices=["0", "1", "all"], default="1")
-    write.add_argument("--nowait_ack", action="store_true", help="acks=0: do not wait for the broker")
+    write.add_argument("--validation", choices=VALIDATION_MODES, default="strict")
+    write.add_argument("--acks", choices=ACKS, default="1")
+    write.add_argument(
+        "--nowait-ack",
+        "--nowait_ack",
+        dest="nowait_ack",
+        action="store_true",
+        help="acks=0: do not wait for the broker",
+    )
     write.add_argument("--rate", type=float, default=0.0, help="messages per second (0: as fast as possible)")
     write.add_argument("--linger-ms", type=float, default=None)
     write.add_argument("--compression", default=None)
@@ -42,11 +50,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     read.add_argument("-n", "--number", type=int, default=0, help="stop after this many messages (0: no limit)")
     read.add_argument("-t", "--time", type=float, default=10.0, help="stop after this many seconds idle or total")
     read.add_argument("--postprocess", choices=POSTPROCESS, default="none")
-    read.add_argument(
-        "--arrays", choices=["list", "numpy"], default="list", help="array fields as lists or numpy arrays"
-    )
-    read.add_argument("--max_history_read", type=int, default=1000)
+    read.add_argument("--arrays", choices=ARRAYS, default="list", help="array fields as lists or numpy arrays")
+    read.add_argument("--max-history-read", "--max_history_read", dest="max_history_read", type=int, default=1000)
     read.add_argument("--no-history", action="store_true", help="skip the history of events")
+    read.add_argument(
+        "--ready-file", help="create this file once the reader is assigned its start positions (for scripts)"
+    )
     read.set_defaults(func=run_read)
 
 
@@ -54,9 +63,7 @@ def _config(args: argparse.Namespace) -> KafkaConfig:
     return KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
 
 
-def _component(args: argparse.Namespace, config: KafkaConfig) -> Any:
-    from .._model import ComponentInfo
-
+def _component(args: argparse.Namespace, config: KafkaConfig) -> ComponentInfo:
     return ComponentInfo.load(args.component, args.xml_dir, config.topic_subname)
 
 
@@ -199,6 +206,8 @@ def run_read(args: argparse.Namespace) -> int:
         postprocess=args.postprocess,
         arrays=args.arrays,
     ) as reader:
+        if args.ready_file:
+            Path(args.ready_file).touch()
         start = first = last_progress = time.perf_counter()
         count = 0
         while not args.number or count < args.number:

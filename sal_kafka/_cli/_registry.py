@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from .._generate import load_components
+from .._loader import load_components
 from .._registry import COMPATIBILITY_LEVELS, RegistrationResult, RegistryConfig, SchemaRegistry
 from ._schemas import add_xml_arguments
 

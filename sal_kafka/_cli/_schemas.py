@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .._generate import check_schemas, load_components, write_schemas
+from .._loader import load_components
+from .._schema_files import check_schemas, write_schemas
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

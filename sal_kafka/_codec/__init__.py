@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 import fastavro
@@ -14,20 +15,17 @@ import msgspec
 from fastavro.read import SchemaResolutionError
 
 from .._classes import attrs_class, dataclass_class, msgspec_class
-from .._errors import CodecError, UnknownSchemaError, ValidationError
+from .._errors import CodecError, ConfigError, UnknownSchemaError, ValidationError
 from .._model import TopicInfo
+from .._records import as_dict
+from .._types import ARRAYS, ENGINES, Arrays, Engine, Validation
 from .._util import build_once
 from .._validation import check_mode, custom_problem, explain
 from . import _runtime
-from ._compiled import NUMPY_DTYPES, CompiledCodec, compile_codec, compile_numpy_decoders
+from ._compiled import CompiledCodec, compile_codec, compile_numpy_decoders
 from ._framing import HEADER_SIZE, frame, schema_id_of, unframe
 
 __all__ = ["Codec", "Engine", "Arrays", "frame", "unframe", "schema_id_of", "HEADER_SIZE", "compiled_codec"]
-
-Engine = Literal["compiled", "fastavro"]
-_ENGINES = ("compiled", "fastavro")
-Arrays = Literal["list", "numpy"]
-_ARRAYS = ("list", "numpy")
 
 _lock = threading.Lock()
 _compiled: dict[tuple[Any, ...], CompiledCodec] = {}
@@ -54,20 +52,6 @@ def _numpy_fns(topic: TopicInfo) -> tuple[Callable[..., Any], Callable[..., Any]
     """``decode_dict`` and ``decode_into`` of ``topic`` giving numpy arrays (cached)."""
     _require_numpy()
     return build_once(_numpy_decoders, _lock, _key(topic), lambda: compile_numpy_decoders(topic))
-
-
-def _as_dict(record: Any) -> dict[str, Any]:
-    if type(record) is dict:
-        return record
-    if isinstance(record, Mapping):
-        return dict(record)
-    if isinstance(record, msgspec.Struct):
-        return msgspec.structs.asdict(record)
-    if attrs.has(type(record)):
-        return attrs.asdict(record, recurse=False)
-    if hasattr(record, "__dict__"):
-        return dict(vars(record))
-    raise ValidationError(f"expected a dict or a data class instance, got {type(record).__name__}")
 
 
 _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>[^`]*)`(?: - at `(?P<path>[^`]*)`)?$")
@@ -117,10 +101,10 @@ class Codec:
         schema_id: int | None = None,
         arrays: Arrays = "list",
     ) -> None:
-        if engine not in _ENGINES:
-            raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(_ENGINES)}")
-        if arrays not in _ARRAYS:
-            raise ValueError(f"unknown arrays {arrays!r}; expected one of {', '.join(_ARRAYS)}")
+        if engine not in ENGINES:
+            raise ConfigError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+        if arrays not in ARRAYS:
+            raise ConfigError(f"unknown arrays {arrays!r}; expected one of {', '.join(ARRAYS)}")
         self.topic = topic
         self.engine = engine
         self.schema_id = schema_id
@@ -130,7 +114,7 @@ class Codec:
         self._fast_headers = {frame(schema_id, b"")} if schema_id is not None else set()
         self._other_ids: set[int] = set()  # writer ids that need Avro resolution
         self._parsed_schema: Any = None
-        self._resolved: dict[int, Any] = {}
+        self._resolved: dict[str, Any] = {}
         if engine == "compiled":
             self._fns: CompiledCodec | None = compiled_codec(topic)
             if arrays == "numpy":
@@ -148,15 +132,15 @@ class Codec:
 
     # ------------------------------------------------------------------ encoding
 
-    def encode(self, record: Any, validation: str = "none") -> bytes:
+    def encode(self, record: Any, validation: Validation = "none") -> bytes:
         """Encode a record into an Avro body.
 
         Parameters
         ----------
         record : dict, msgspec.Struct or attrs instance
             All fields of the topic, private ones included.
-        validation : str
-            One of `sal_kafka.VALIDATION_MODES`.
+        validation : Validation
+            One of `sal_kafka.Validation`.
 
         Raises
         ------
@@ -183,7 +167,7 @@ class Codec:
         """Encode any accepted kind of record; ``strict`` runs the fused checks."""
         fns = self._fns
         if fns is None:
-            data = _as_dict(record)
+            data = as_dict(record)
             if strict and (problem := explain(self.topic, data, strict=True)):
                 raise ValidationError(problem)
             return self._fastavro_encode(data)
@@ -212,13 +196,13 @@ class Codec:
     def _prepare(self, record: Any, mode: str) -> Any:
         """Run a non-strict mode's checks; return what is to be encoded."""
         if mode == "custom":
-            data = _as_dict(record)
+            data = as_dict(record)
             problem = custom_problem(self.topic, data)
             if problem:
                 raise ValidationError(problem)
             return data
         family, _, decode = mode.partition("_and_")
-        data = _as_dict(record)
+        data = as_dict(record)
         obj: Any
         try:
             if family == "msgspec":
@@ -237,7 +221,7 @@ class Codec:
             problem = explain(self.topic, data, strict=True) or f"{self.topic.full_name}: {exc}"
             raise ValidationError(problem) from None
 
-    def validate(self, record: Any, validation: str = "strict") -> None:
+    def validate(self, record: Any, validation: Validation = "strict") -> None:
         """Check ``record`` in a validation mode without keeping the bytes."""
         self.encode(record, validation)
 
@@ -284,12 +268,12 @@ class Codec:
 
             for f in self.topic.fields.values():
                 if f.count > 1 and type(record.get(f.name)) is list:
-                    record[f.name] = numpy.asarray(record[f.name], NUMPY_DTYPES[f.sal_type])
+                    record[f.name] = numpy.asarray(record[f.name], f.type_info.numpy)
         return record
 
     # ------------------------------------------------------------------ wire format
 
-    def encode_message(self, record: Any, validation: str = "none", schema_id: int | None = None) -> bytes:
+    def encode_message(self, record: Any, validation: Validation = "none", schema_id: int | None = None) -> bytes:
         """Encode and frame: ``0x00``, the 4-byte schema id, the Avro body."""
         sid = self.schema_id if schema_id is None else schema_id
         if sid is None:
@@ -363,14 +347,13 @@ class Codec:
             if writer_schema is None:
                 result = fastavro.schemaless_reader(buffer, self._schema(), None)
             else:
-                key = id(writer_schema)
+                # keyed by the schema's text: one parse per writer schema (a
+                # handful per topic), whatever object the caller passes
+                key = json.dumps(writer_schema, sort_keys=True)
                 parsed = self._resolved.get(key)
-                if parsed is None or parsed[0] is not writer_schema:
-                    parsed = self._resolved[key] = (
-                        writer_schema,
-                        fastavro.parse_schema(dict(writer_schema)),
-                    )
-                result = fastavro.schemaless_reader(buffer, parsed[1], self._schema())
+                if parsed is None:
+                    parsed = self._resolved[key] = fastavro.parse_schema(dict(writer_schema))
+                result = fastavro.schemaless_reader(buffer, parsed, self._schema())
         except SchemaResolutionError:
             raise CodecError(
                 f"{self.topic.full_name}: the writer's schema cannot be read as this topic's "

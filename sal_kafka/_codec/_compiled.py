@@ -21,36 +21,17 @@ from typing import Any
 
 import attrs
 
-from .._model import INT_RANGES, FieldInfo, TopicInfo
+from .._model import FieldInfo, TopicInfo
+from .._saltypes import INT_RANGES, SAL_TYPE_TABLE
 from . import _runtime as rt
 
-__all__ = ["CompiledCodec", "compile_codec", "compile_numpy_decoders", "generate_source", "NUMPY_DTYPES"]
+__all__ = ["CompiledCodec", "compile_codec", "compile_numpy_decoders", "codec_source"]
 
-_FIXED_CODES = {"float": "f", "double": "d", "boolean": "?"}
 _LITTLE_ENDIAN = sys.byteorder == "little"
-#: numpy dtype of each SAL type's arrays when decoding with ``arrays="numpy"``
-NUMPY_DTYPES = {
-    "boolean": "?",
-    "byte": "u1",
-    "short": "<i2",
-    "int": "<i4",
-    "long": "<i4",
-    "long long": "<i8",
-    "unsigned short": "<u2",
-    "unsigned int": "<u4",
-    "float": "<f4",
-    "double": "<f8",
-}
-# struct codes that check a SAL integer type's exact range
-_INT_CODES = {
-    "byte": "B",
-    "short": "h",
-    "int": "i",
-    "long": "i",
-    "long long": "q",
-    "unsigned short": "H",
-    "unsigned int": "I",
-}
+# struct codes of the SAL type table: the Avro encoding of fixed-width types
+# (float, double, boolean), and for integers the code that checks the exact range
+_FIXED_CODES = {t.idl: t.struct for t in SAL_TYPE_TABLE if t.fixed_width and t.struct}
+_INT_CODES = {t.idl: t.struct for t in SAL_TYPE_TABLE if t.is_int and t.struct}
 
 
 @attrs.frozen
@@ -397,7 +378,7 @@ class _Gen:
         self.consts.setdefault("_frombuffer", numpy.frombuffer)
         self.consts.setdefault("_asarray", numpy.asarray)
         name = "_dt_" + f.sal_type.replace(" ", "_")
-        self.consts.setdefault(name, numpy.dtype(NUMPY_DTYPES[f.sal_type]))
+        self.consts.setdefault(name, numpy.dtype(f.type_info.numpy))
         return name
 
     def decoders_source(self) -> str:
@@ -424,7 +405,7 @@ class _Gen:
         return "\n\n".join("\n".join(b) for b in blocks) + "\n"
 
 
-def generate_source(topic: TopicInfo) -> tuple[str, dict[str, Any]]:
+def codec_source(topic: TopicInfo) -> tuple[str, dict[str, Any]]:
     """The generated source of ``topic``'s codec and the constants it needs."""
     gen = _Gen(topic)
     return gen.source(), gen.consts
@@ -438,7 +419,7 @@ def _compile(topic: TopicInfo, source: str, namespace: dict[str, Any], what: str
 
 def compile_codec(topic: TopicInfo) -> CompiledCodec:
     """Generate and compile the codec functions of ``topic``."""
-    source, namespace = generate_source(topic)
+    source, namespace = codec_source(topic)
     namespace = _compile(topic, source, namespace, "codec")
     return CompiledCodec(
         encode_dict=namespace["encode_dict"],

@@ -9,10 +9,9 @@ from typing import Any
 
 import attrs
 
-from .._model import ComponentInfo
 from .._registry import RegistryConfig
 
-__all__ = ["KafkaConfig", "DEFAULT_BOOTSTRAP_SERVERS", "resolve"]
+__all__ = ["KafkaConfig", "DEFAULT_BOOTSTRAP_SERVERS"]
 
 DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
 
@@ -124,12 +123,3 @@ class KafkaConfig:
     def partitions_of(self, kind: str) -> int:
         """Partitions of a new topic of ``kind`` (events: always 1)."""
         return 1 if kind == "event" else int(self.partitions.get(kind, 1))
-
-
-def resolve(component: str | ComponentInfo, config: KafkaConfig | None) -> tuple[ComponentInfo, KafkaConfig]:
-    """The component (loaded by name from the default XML directory) and the
-    configuration (from the environment when None) of a writer or reader."""
-    config = config or KafkaConfig.from_env()
-    if isinstance(component, str):
-        component = ComponentInfo.load(component, topic_subname=config.topic_subname)
-    return component, config

@@ -14,23 +14,21 @@ from types import SimpleNamespace
 from typing import Any
 
 import attrs
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from .._classes import attrs_class, dataclass_class, msgspec_class
-from .._codec import Arrays, Codec
-from .._errors import KafkaIOError, SalKafkaError
+from .._codec import Codec
+from .._errors import ConfigError, KafkaIOError, SalKafkaError
 from .._model import ComponentInfo, TopicInfo
 from .._registry import SchemaRegistry
-from ._config import KafkaConfig, resolve
+from .._types import POSTPROCESS, Arrays, Postprocess
+from ._config import KafkaConfig
+from ._session import Session
 from ._time import TAI_MINUS_UTC
-from ._topics import ensure_topics
 
 __all__ = ["Reader", "AsyncReader", "Received", "ReaderStats", "POSTPROCESS"]
 
 log = logging.getLogger("sal_kafka.reader")
-
-#: What a reader returns each message as.
-POSTPROCESS = ("none", "simple_namespace", "dataclass", "attrs", "msgspec")
 
 
 @attrs.define(slots=True)
@@ -80,13 +78,17 @@ class Reader:
     index : int, optional
         Only messages of this ``salIndex`` (indexed components).
     config : KafkaConfig, optional
+        Addresses and settings, for a private session.
+    session : Session, optional
+        The process's shared connections (registry client, topic creation);
+        default a private session, closed with the reader.
     history : bool, optional
         Read history at start: by default events yes (their latest message;
         for an indexed component, the newest per salIndex within the last
         ``max_history_read`` messages), telemetry and commands no.
     max_history_read : int
         How far back an indexed component's history looks.
-    postprocess : str
+    postprocess : Postprocess
         ``none`` (dicts), ``simple_namespace``, ``dataclass``, ``attrs``, ``msgspec``.
     arrays : {"list", "numpy"}
         Array fields as lists, or as numpy arrays (float and double ones are
@@ -103,18 +105,44 @@ class Reader:
         *,
         index: int | None = None,
         config: KafkaConfig | None = None,
+        session: Session | None = None,
         history: bool | None = None,
         max_history_read: int = 1000,
-        postprocess: str = "none",
+        postprocess: Postprocess = "none",
         arrays: Arrays = "list",
         queue_size: int = 10_000,
         registry: SchemaRegistry | None = None,
         create_topics: bool = True,
     ) -> None:
-        component, self.config = resolve(component, config)
         if postprocess not in POSTPROCESS:
-            raise ValueError(f"unknown postprocess {postprocess!r}; expected one of {', '.join(POSTPROCESS)}")
-        self.component = component
+            raise ConfigError(f"unknown postprocess {postprocess!r}; expected one of {', '.join(POSTPROCESS)}")
+        self._own_session = session is None
+        self.session = session or Session(config, registry=registry)
+        self._closed = False
+        try:
+            self._start(
+                component, topics, index, history, max_history_read, postprocess, arrays, queue_size, create_topics
+            )
+        except BaseException:
+            if self._own_session:
+                self.session.close()
+            raise
+
+    def _start(
+        self,
+        component: str | ComponentInfo,
+        topics: Sequence[str],
+        index: int | None,
+        history: bool | None,
+        max_history_read: int,
+        postprocess: Postprocess,
+        arrays: Arrays,
+        queue_size: int,
+        create_topics: bool,
+    ) -> None:
+        session = self.session
+        self.config = session.config
+        self.component = component = session.component(component)
         self.topics = [component.topic(t) for t in topics]
         self.index = index or None
         self.postprocess = postprocess
@@ -122,41 +150,41 @@ class Reader:
         self.queue_size = queue_size
         self.stats = ReaderStats()
         self._buffer: deque[Any] = deque()  # raw Kafka messages, and decoded history
-        self._own_registry = registry is None
-        self.registry = registry or SchemaRegistry(config=self.config.registry)
         if create_topics:
-            ensure_topics(self.topics, self.config)
+            session.ensure_topics(self.topics)
+        registry = session.registry
         # per Kafka topic, what decoding a message needs: one lookup per message
         self._routes = {
             t.kafka_name: (
-                Codec(t, schema_id=self.registry.lookup_id(t), arrays=arrays).decode_message,
+                Codec(t, schema_id=session.schema_id(t, register=False), arrays=arrays).decode_message,
                 self._class_of(t),
                 t.attr_name,
             )
             for t in self.topics
         }
-        self._writer_schema = self.registry.writer_schema
-        self.consumer = Consumer(
-            self.config.consumer_conf(
-                **{
-                    "group.id": f"sal-kafka-reader-{uuid.uuid4().hex}",
-                    "enable.auto.commit": False,
-                    # the end of a partition is what ends its history (see _take)
-                    "enable.partition.eof": True,
-                    # Apache Kafka answers a fetch as soon as data arrives (fetch.min.bytes
-                    # 1), so this bound only matters for brokers that hold fetches to it
-                    "fetch.wait.max.ms": 100,
-                    # large fetches: a 3 kB message at 30 kHz is 100 MB/s
-                    "fetch.max.bytes": 52428800,
-                    "max.partition.fetch.bytes": 10485760,
-                    "queued.min.messages": 200000,
-                }
-            )
+        self._writer_schema = registry.writer_schema
+        self.consumer = session.consumer(
+            **{
+                "group.id": f"sal-kafka-reader-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                # the end of a partition is what ends its history (see _take)
+                "enable.partition.eof": True,
+                # Apache Kafka answers a fetch as soon as data arrives (fetch.min.bytes
+                # 1), so this bound only matters for brokers that hold fetches to it
+                "fetch.wait.max.ms": 100,
+                # large fetches: a 3 kB message at 30 kHz is 100 MB/s
+                "fetch.max.bytes": 52428800,
+                "max.partition.fetch.bytes": 10485760,
+                "queued.min.messages": 200000,
+            }
         )
         self._partitions: dict[tuple[str, int], _Partition] = {}
-        self._assign(history)
+        try:
+            self._assign(history)
+        except BaseException:
+            self.consumer.close()
+            raise
         self._history_deadline = _monotonic() + 3 * self.config.timeout
-        self._closed = False
 
     def _class_of(self, topic: TopicInfo) -> Callable[..., Any] | None:
         return {
@@ -257,6 +285,14 @@ class Reader:
             if offset >= state.history_end - 1:
                 self._release(state)
 
+    def drain(self, limit: int) -> list[Received]:
+        """Up to ``limit`` messages already fetched, without waiting (counted as delivered)."""
+        taken: list[Received] = []
+        while len(taken) < limit and (received := self._pop()) is not None:
+            taken.append(received)
+        self.stats.delivered += len(taken)
+        return taken
+
     def _pop(self) -> Received | None:
         """The next decoded message of the buffer, or None when it is empty."""
         buffer = self._buffer
@@ -327,13 +363,20 @@ class Reader:
             if received is not None:
                 callback(received)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
+        """Close the consumer (and a private session)."""
         if self._closed:
             return
         self._closed = True
-        self.consumer.close()
-        if self._own_registry:
-            self.registry.close()
+        try:
+            self.consumer.close()
+        finally:
+            if self._own_session:
+                self.session.close()
 
     def __enter__(self) -> Reader:
         return self
@@ -382,10 +425,7 @@ class AsyncReader:
                 first = reader.next(0.2)
                 if first is None:
                     continue
-                batch = [first]
-                while len(batch) < 500 and (received := reader._pop()) is not None:
-                    batch.append(received)
-                reader.stats.delivered += len(batch) - 1  # next() counted the first
+                batch = [first, *reader.drain(499)]
                 future = asyncio.run_coroutine_threadsafe(queue.put(batch), loop)
                 while not self._stop.is_set():  # wait for room: backpressure, no loss
                     try:
@@ -400,7 +440,7 @@ class AsyncReader:
     async def next(self, timeout: float | None = None) -> Received | None:
         """The next message, or None after ``timeout`` seconds."""
         if self._queue is None:
-            raise RuntimeError("call 'await reader.start()' first")
+            raise KafkaIOError("the reader is not started: call 'await reader.start()' first")
         while not self._pending:
             if self._error is not None:
                 raise KafkaIOError(f"the reader thread failed: {self._error}") from self._error
@@ -443,5 +483,5 @@ class AsyncReader:
     @property
     def stats(self) -> ReaderStats:
         if self.reader is None:
-            raise RuntimeError("call 'await reader.start()' first")
+            raise KafkaIOError("the reader is not started: call 'await reader.start()' first")
         return self.reader.stats

@@ -6,7 +6,8 @@ import random
 import struct
 from typing import Any
 
-from .._model import INT_RANGES, FieldInfo, TopicInfo
+from .._model import FieldInfo, TopicInfo
+from .._saltypes import INT_RANGES
 
 __all__ = ["sample_record"]
 

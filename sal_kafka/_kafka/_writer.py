@@ -13,22 +13,24 @@ from time import time as _time
 from typing import Any
 
 import attrs
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 
-from .._codec import Codec, _as_dict
-from .._errors import KafkaIOError
+from .._codec import Codec
+from .._errors import ConfigError, KafkaIOError
 from .._model import ComponentInfo, TopicInfo
+from .._records import as_dict
 from .._registry import SchemaRegistry
+from .._types import ACKS, Acks, Validation
 from .._validation import check_mode
-from ._config import KafkaConfig, resolve
+from ._config import KafkaConfig
+from ._session import Session
 from ._time import TAI_MINUS_UTC
-from ._topics import ensure_topics
 
 __all__ = ["Writer", "AsyncWriter", "WriterStats", "LatencyHistogram", "MAX_SEQ_NUM", "message_key"]
 
 #: private_seqNum runs from 1 to this, then wraps to 1 (4-byte signed, as ts_salobj).
 MAX_SEQ_NUM = (1 << 31) - 1
-_ACKS = {"0": "0", "1": "1", "all": "all", "-1": "all"}
+_ACKS: dict[str, Acks] = {"0": "0", "1": "1", "all": "all", "-1": "all"}
 
 
 def message_key(topic: TopicInfo, index: int) -> bytes | None:
@@ -107,9 +109,13 @@ class Writer:
     index : int
         ``salIndex`` of this instance (indexed components).
     config : KafkaConfig, optional
-        Addresses and settings; default `KafkaConfig.from_env`.
-    validation : str
-        Validation mode of every write (`sal_kafka.VALIDATION_MODES`).
+        Addresses and settings; default `KafkaConfig.from_env` (or the session's).
+    session : Session, optional
+        The process's shared connections; default a private session (closed
+        with the writer). Writers with the same producer settings share one
+        producer.
+    validation : Validation
+        Validation mode of every write.
     acks : {0, 1, "all"}
         Producer acknowledgement setting. 0 is the no-wait mode: the broker
         does not acknowledge, and delivery is not confirmed.
@@ -120,7 +126,7 @@ class Writer:
         message that failed;
         without it, failures are raised by `flush` and `close`.
     registry : SchemaRegistry, optional
-        Shared registry client.
+        Shared registry client, for a private session (deprecated: share a `Session`).
     create_topics : bool
         Create the topic and register its schema when missing (idempotent).
 
@@ -140,7 +146,8 @@ class Writer:
         *,
         index: int = 0,
         config: KafkaConfig | None = None,
-        validation: str = "strict",
+        session: Session | None = None,
+        validation: Validation = "strict",
         acks: int | str = 1,
         linger_ms: float | None = None,
         compression: str | None = None,
@@ -148,36 +155,58 @@ class Writer:
         registry: SchemaRegistry | None = None,
         create_topics: bool = True,
     ) -> None:
-        component, self.config = resolve(component, config)
-        self.component = component
+        self._own_session = session is None
+        self.session = session or Session(config, registry=registry)
+        try:
+            self._start(component, topic, index, validation, acks, linger_ms, compression, create_topics)
+        except BaseException:
+            if self._own_session:
+                self.session.close()
+            raise
+        self._on_delivery_error = on_delivery_error
+
+    def _start(
+        self,
+        component: str | ComponentInfo,
+        topic: str,
+        index: int,
+        validation: Validation,
+        acks: int | str,
+        linger_ms: float | None,
+        compression: str | None,
+        create_topics: bool,
+    ) -> None:
+        session = self.session
+        self.config = session.config
+        self.component = component = session.component(component)
         self.topic = component.topic(topic)
         if not component.indexed and index:
-            raise ValueError(f"{component.name} is not indexed; index must be 0, got {index}")
+            raise ConfigError(f"{component.name} is not indexed: index must be 0, got {index}")
         self.index = index
         self.validation = check_mode(validation)
         acks_text = _ACKS.get(str(acks).lower())
         if acks_text is None:
-            raise ValueError(f"acks must be 0, 1 or 'all', got {acks!r}")
+            raise ConfigError(f"acks must be one of {', '.join(ACKS)}, got {acks!r}")
         self.acks = acks_text
         self.stats = WriterStats()
-        self._on_delivery_error = on_delivery_error
+        self._on_delivery_error: Callable[[str], None] | None = None
         self._lock = threading.Lock()
         self._closed = False
-        own_registry = registry is None
-        registry = registry or SchemaRegistry(config=self.config.registry)
-        try:
-            if create_topics:
-                ensure_topics([self.topic], self.config)
-                self.schema_id = registry.ensure_registered(self.topic)
-            else:
-                found = registry.lookup_id(self.topic)
-                if found is None:
-                    raise KafkaIOError(f"{self.topic.subject} is not registered at {registry.url}")
-                self.schema_id = found
-        finally:
-            if own_registry:
-                registry.close()
+        if create_topics:
+            session.ensure_topics([self.topic])
+        schema_id = session.schema_id(self.topic, register=create_topics)
+        if schema_id is None:
+            raise KafkaIOError(f"{self.topic.subject} is not registered at {session.registry.url}")
+        self.schema_id = schema_id
         self.codec = Codec(self.topic, schema_id=self.schema_id)
+        self.producer = session.producer(**self._producer_settings(linger_ms, compression))
+        self.key = message_key(self.topic, index)
+        self._encode = self.codec.encode_message  # bound once: the hot path
+        self._data = self._initial_data()
+        self._seq_num = 0
+        self._kafka_name = self.topic.kafka_name
+
+    def _producer_settings(self, linger_ms: float | None, compression: str | None) -> dict[str, Any]:
         settings: dict[str, Any] = {
             "acks": self.acks,
             # 1 ms: enough to batch at high rates (0 costs a third of the
@@ -190,12 +219,7 @@ class Writer:
             settings["linger.ms"] = linger_ms
         if compression:
             settings["compression.type"] = compression
-        self.producer = Producer(self.config.producer_conf(**settings))
-        self.key = message_key(self.topic, index)
-        self._encode = self.codec.encode_message  # bound once: the hot path
-        self._data = self._initial_data()
-        self._seq_num = 0
-        self._kafka_name = self.topic.kafka_name
+        return settings
 
     def _initial_data(self) -> dict[str, Any]:
         data = {n: (list(f.default) if f.count > 1 else f.default) for n, f in self.topic.fields.items()}
@@ -230,7 +254,7 @@ class Writer:
             self._on_delivery_error(text)
 
     def write(
-        self, data: Any = None, /, *, wait: bool = False, validation: str | None = None, **fields: Any
+        self, data: Any = None, /, *, wait: bool = False, validation: Validation | None = None, **fields: Any
     ) -> dict[str, Any]:
         """Write one message; return the record as sent.
 
@@ -254,7 +278,7 @@ class Writer:
             raise KafkaIOError(f"{self._kafka_name}: the writer is closed")
         record = dict(self._data)
         if data is not None:
-            record.update(_as_dict(data))
+            record.update(as_dict(data))
         if fields:
             record.update(fields)
         utc = _time()
@@ -322,12 +346,21 @@ class Writer:
             errors = self.stats.errors
             raise KafkaIOError(f"{self.stats.failed} messages failed: {errors[0] if errors else ''}")
 
+    @property
+    def closed(self) -> bool:
+        """True once `close` was called."""
+        return self._closed
+
     def close(self) -> None:
-        """Flush, then stop; raises like `flush`."""
+        """Flush, then stop (and close a private session); raises like `flush`."""
         if self._closed:
             return
         self._closed = True
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            if self._own_session:
+                self.session.close()
 
     def __enter__(self) -> Writer:
         return self
@@ -335,9 +368,11 @@ class Writer:
     def __exit__(self, exc_type: object, *exc: object) -> None:
         if exc_type is None:
             self.close()
-        else:
-            self._closed = True
-            self.producer.flush(self.config.timeout)
+            return
+        self._closed = True  # an error is on its way: deliver what can be, raise nothing more
+        self.producer.flush(self.config.timeout)
+        if self._own_session:
+            self.session.close()
 
 
 class AsyncWriter:
@@ -366,7 +401,7 @@ class AsyncWriter:
         """Serve delivery reports in the loop, so that a failure is known
         (stats, ``on_delivery_error``) within `REPORT_INTERVAL` even if no
         write follows."""
-        while not writer._closed:
+        while not writer.closed:
             writer.poll(0)
             await asyncio.sleep(self.REPORT_INTERVAL)
 
@@ -378,7 +413,7 @@ class AsyncWriter:
 
     def _ready(self) -> Writer:
         if self.writer is None:
-            raise RuntimeError("call 'await writer.start()' first")
+            raise KafkaIOError("the writer is not started: call 'await writer.start()' first")
         return self.writer
 
     async def write(self, data: Any = None, /, *, wait: bool = False, **fields: Any) -> dict[str, Any]:

@@ -17,10 +17,11 @@ import attrs
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from .._errors import IncompatibleSchemaError, RegistryError
+from .._errors import ConfigError, IncompatibleSchemaError, RegistryError
 from .._model import ComponentInfo, TopicInfo
-from ._compat import LEVELS, incompatibilities, parse_avro
-from ._store import canonical
+from .._types import Compatibility, RegistrationStatus
+from ._compat import LEVELS, canonical, incompatibilities, parse_avro
+from ._http import get_json
 
 __all__ = ["RegistryConfig", "RegistrationResult", "SchemaRegistry", "DEFAULT_URL"]
 
@@ -123,7 +124,7 @@ class RegistrationResult:
     """
 
     subject: str
-    status: str
+    status: RegistrationStatus
     schema_id: int | None = None
     version: int | None = None
     detail: str = ""
@@ -166,7 +167,9 @@ class SchemaRegistry:
         self.config = attrs.evolve(base, url=url) if url else base
         self.url = self.config.url
         self.workers = workers
-        self.client = SchemaRegistryClient(self.config.client_conf())
+        # "mock://..." is confluent-kafka's in-memory registry (tests, examples)
+        make = SchemaRegistryClient.new_client if self.url.startswith("mock://") else SchemaRegistryClient
+        self.client = make(self.config.client_conf())
         self._lock = threading.Lock()
         self._ids: dict[tuple[str, str], int] = {}
         self._schemas: dict[int, dict[str, Any]] = {}
@@ -189,8 +192,14 @@ class SchemaRegistry:
             message = (
                 f"{action}: registry answered {exc.http_status_code} (error {exc.error_code}): {exc.error_message}"
             )
-        else:
-            message = f"{action}: registry unreachable or failing: {type(exc).__name__}: {exc}"
+            return RegistryError(
+                message,
+                url=self.url,
+                subject=subject,
+                http_status=exc.http_status_code,
+                error_code=exc.error_code,
+            )
+        message = f"{action}: registry unreachable or failing: {type(exc).__name__}: {exc}"
         return RegistryError(message, url=self.url, subject=subject)
 
     # ------------------------------------------------------------------ lookups
@@ -217,7 +226,7 @@ class SchemaRegistry:
         try:
             return self.schema(schema_id)
         except RegistryError as exc:
-            if "error 40403" in str(exc):
+            if exc.error_code == 40403:
                 return None
             raise
 
@@ -240,7 +249,7 @@ class SchemaRegistry:
         self._schemas.setdefault(schema_id, topic.avro_schema)
         return schema_id
 
-    def ensure_registered(self, topic: TopicInfo, compatibility: str | None = None) -> int:
+    def ensure_registered(self, topic: TopicInfo, compatibility: Compatibility | None = None) -> int:
         """Register ``topic``'s schema unless it is there; return its id.
 
         Raises
@@ -272,7 +281,7 @@ class SchemaRegistry:
     def register_topic(
         self,
         topic: TopicInfo,
-        compatibility: str | None = None,
+        compatibility: Compatibility | None = None,
         dry_run: bool = False,
         subject_exists: bool | None = None,
     ) -> RegistrationResult:
@@ -357,7 +366,7 @@ class SchemaRegistry:
     ) -> list[RegistrationResult]:
         """Register many topics concurrently; results in the order given."""
         if compatibility is not None and compatibility.upper() not in LEVELS:
-            raise ValueError(f"unknown compatibility level {compatibility!r}; expected one of {', '.join(LEVELS)}")
+            raise ConfigError(f"unknown compatibility level {compatibility!r}; expected one of {', '.join(LEVELS)}")
         level = compatibility.upper() if compatibility else None
         items = list(topics)
         try:
@@ -382,11 +391,8 @@ class SchemaRegistry:
         version, in one request (``GET /schemas?latestOnly=true``), so that
         unchanged schemas cost no request each. Empty when the registry does
         not offer that endpoint; each subject is then looked up on its own."""
-        rest = getattr(self.client, "_rest_client", None)  # confluent-kafka has no public call for it
-        if rest is None:
-            return {}
         try:
-            rows = rest.get("schemas", query={"latestOnly": "true"})
+            rows = get_json(self.config, "schemas", {"latestOnly": "true"})
             return {
                 row["subject"]: (int(row["id"]), int(row["version"]), canonical(json.loads(row["schema"])))
                 for row in rows

@@ -16,19 +16,23 @@ from typing import Any, Final
 import avro.compatibility
 import avro.schema
 
-__all__ = ["LEVELS", "parse_avro", "incompatibilities"]
+from .._types import COMPATIBILITY_LEVELS
 
-LEVELS: Final = (
-    "BACKWARD",
-    "BACKWARD_TRANSITIVE",
-    "FORWARD",
-    "FORWARD_TRANSITIVE",
-    "FULL",
-    "FULL_TRANSITIVE",
-    "NONE",
-)
+__all__ = ["LEVELS", "canonical", "parse_avro", "incompatibilities"]
+
+LEVELS: Final = COMPATIBILITY_LEVELS
 
 _checker = avro.compatibility.ReaderWriterCompatibilityChecker()
+
+
+def canonical(schema: Any) -> str:
+    """The text under which equal schemas are one: compact JSON, keys sorted.
+
+    Avro's Parsing Canonical Form is not used on purpose: it drops ``doc``,
+    defaults and custom properties (``description``, ``units``), and a
+    change of those must give a new version, as in Confluent's registry.
+    """
+    return json.dumps(schema, sort_keys=True, separators=(",", ":"))
 
 
 def parse_avro(schema: Any) -> avro.schema.Schema:

@@ -16,8 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ._compat import LEVELS, incompatibilities, parse_avro
-from ._store import GLOBAL, Store, Version, canonical
+from ._compat import LEVELS, canonical, incompatibilities, parse_avro
+from ._store import GLOBAL, Store, Version
 
 __all__ = ["make_app", "serve", "CONTENT_TYPE", "DEFAULT_COMPATIBILITY"]
 

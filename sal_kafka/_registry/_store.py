@@ -9,17 +9,15 @@ are never reused, not even after a permanent delete.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import attrs
 
-__all__ = ["Store", "Version", "canonical"]
+__all__ = ["Store", "Version"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schemas (
@@ -43,16 +41,6 @@ CREATE TABLE IF NOT EXISTS config (
 """
 
 GLOBAL = ""  # the config row of the global level
-
-
-def canonical(schema: Any) -> str:
-    """The text under which equal schemas are one: compact JSON, keys sorted.
-
-    Avro's Parsing Canonical Form is not used on purpose: it drops ``doc``,
-    defaults and custom properties (``description``, ``units``), and a
-    change of those must give a new version, as in Confluent's registry.
-    """
-    return json.dumps(schema, sort_keys=True, separators=(",", ":"))
 
 
 @attrs.frozen

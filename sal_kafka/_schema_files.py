@@ -11,7 +11,6 @@ from typing import Any
 
 import attrs
 
-from . import _xml
 from ._avro import dumps_schema
 from ._model import ComponentInfo
 from ._util import gc_paused
@@ -19,7 +18,6 @@ from ._util import gc_paused
 __all__ = [
     "SchemaSummary",
     "avro_schemas",
-    "load_components",
     "render_schemas",
     "write_schemas",
     "check_schemas",
@@ -56,17 +54,6 @@ class SchemaSummary:
     def __str__(self) -> str:
         verb = "differ" if self.checked else "written"
         return f"{self.components} components, {self.topics} topics, {self.written} files {verb}, {self.seconds:.3f} s"
-
-
-def load_components(
-    names: Sequence[str] = (),
-    xml_dir: str | os.PathLike[str] | None = None,
-    topic_subname: str = "sal",
-) -> list[ComponentInfo]:
-    """Load the named components, or all of ``xml_dir`` when ``names`` is empty."""
-    with gc_paused():
-        selected = list(names) or ComponentInfo.list_components(xml_dir)
-        return _xml.load_components(selected, xml_dir, topic_subname)
 
 
 def avro_schemas(components: Iterable[ComponentInfo]) -> dict[str, dict[str, Any]]:

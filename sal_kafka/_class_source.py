@@ -10,27 +10,18 @@ from __future__ import annotations
 import keyword
 import textwrap
 from collections.abc import Iterable
-from typing import Literal
 
-from ._model import INT_RANGES, ComponentInfo, EnumInfo, FieldInfo, TopicInfo
+from ._model import ComponentInfo, EnumInfo, FieldInfo, TopicInfo
+from ._saltypes import INT_RANGES
+from ._types import Style
 
 __all__ = ["Style", "HEADERS", "class_source", "enum_source", "module_source", "member_name"]
 
-Style = Literal["msgspec", "attrs"]
 
-_PY_TYPES = {
-    "boolean": "bool",
-    "byte": "int",
-    "short": "int",
-    "int": "int",
-    "long": "int",
-    "long long": "int",
-    "unsigned short": "int",
-    "unsigned int": "int",
-    "float": "float",
-    "double": "float",
-    "string": "str",
-}
+def _py_name(f: FieldInfo) -> str:
+    """Name of the Python scalar type of a field's items (``int``, ``float``, ...)."""
+    return f.python_type.__name__
+
 
 #: Imports each generated module starts with.
 HEADERS: dict[str, str] = {
@@ -72,7 +63,7 @@ def _docstring(topic: TopicInfo) -> str:
         "----------",
     ]
     for f in topic.fields.values():
-        kind = _PY_TYPES[f.sal_type]
+        kind = _py_name(f)
         kind = f"list of {kind} ({f.count} items)" if f.count > 1 else kind
         if f.nullable:
             kind += " or None"
@@ -91,14 +82,12 @@ def _docstring(topic: TopicInfo) -> str:
 
 
 def _default(f: FieldInfo) -> str:
-    zero = {"bool": "False", "int": "0", "float": "0.0", "str": '""'}[_PY_TYPES[f.sal_type]]
-    if f.nullable:
-        return "None"
-    return zero
+    zero = f.type_info.zero
+    return "None" if f.nullable else ('""' if isinstance(zero, str) else repr(zero))
 
 
 def _msgspec_annotation(f: FieldInfo) -> str:
-    scalar = _PY_TYPES[f.sal_type]
+    scalar = _py_name(f)
     rng = INT_RANGES.get(f.sal_type)
     if rng is not None:
         scalar = f"Annotated[int, Meta(ge={rng[0]}, le={rng[1]})]"
@@ -118,7 +107,7 @@ def _msgspec_field(f: FieldInfo) -> str:
 
 
 def _attrs_validator(f: FieldInfo) -> str:
-    scalar = _PY_TYPES[f.sal_type]
+    scalar = _py_name(f)
     if f.count > 1:
         return f"v.and_(v.instance_of(list), v.min_len({f.count}), v.max_len({f.count}))"
     kinds = "(int, float)" if scalar == "float" else scalar
@@ -133,7 +122,7 @@ def _attrs_validator(f: FieldInfo) -> str:
 
 
 def _attrs_field(f: FieldInfo) -> str:
-    scalar = _PY_TYPES[f.sal_type]
+    scalar = _py_name(f)
     if f.count > 1:
         annotation = f"list[{scalar}]"
         default = f"factory=lambda: [{_default(f)}] * {f.count}"

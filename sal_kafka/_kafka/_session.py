@@ -1,0 +1,242 @@
+"""One session per process: the connections every writer and reader shares.
+
+ts_salobj calls this a ``Domain``. A `Session` owns the configuration, the
+broker-facing transport (librdkafka clients, or an in-memory fake in tests),
+one producer per distinct producer setting (usually one), one admin client,
+one registry client, the components loaded and the schema ids looked up.
+Writers and readers are views on it; they make a private session when they
+are given none.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import NewTopic
+
+from .._errors import ConfigError, KafkaIOError
+from .._model import ComponentInfo, TopicInfo
+from .._registry import SchemaRegistry
+from ._config import KafkaConfig
+from ._transport import AdminLike, ConsumerLike, KafkaTransport, ProducerLike, Transport
+
+__all__ = ["Session", "ensure_topics", "topic_settings"]
+
+#: librdkafka's own log lines go here (through Python logging, not stderr).
+librdkafka_log = logging.getLogger("sal_kafka.librdkafka")
+
+
+def topic_settings(topic: TopicInfo) -> dict[str, str]:
+    """Topic-level settings: events are compacted, so the latest of each key stays."""
+    return {"cleanup.policy": "compact"} if topic.kind == "event" else {}
+
+
+class Session:
+    """The connections of one process.
+
+    Parameters
+    ----------
+    config : KafkaConfig, optional
+        Addresses and settings; default `KafkaConfig.from_env`.
+    transport : Transport, optional
+        What makes the librdkafka clients; default the real ones
+        (`sal_kafka.testing.MemoryTransport` is an in-memory broker).
+    registry : SchemaRegistry, optional
+        A registry client to share; default one made from ``config.registry``
+        (and closed with the session).
+
+    Examples
+    --------
+    >>> with Session() as session:
+    ...     forces = Writer("KMirror", "tel_forceActuatorData", session=session)
+    ...     state = Writer("KMirror", "evt_detailedState", session=session)  # same producer
+    """
+
+    def __init__(
+        self,
+        config: KafkaConfig | None = None,
+        *,
+        transport: Transport | None = None,
+        registry: SchemaRegistry | None = None,
+    ) -> None:
+        self.config = config or KafkaConfig.from_env()
+        self.transport: Transport = transport or KafkaTransport()
+        self._registry = registry
+        self._own_registry = registry is None
+        self._lock = threading.RLock()
+        self._producers: dict[tuple[tuple[str, str], ...], ProducerLike] = {}
+        self._admin: AdminLike | None = None
+        self._components: dict[str, ComponentInfo] = {}
+        self._existing_topics: set[str] = set()
+        self._schema_ids: dict[str, int] = {}
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Session({self.config.bootstrap_servers}, registry {self.config.registry.url})"
+
+    # ------------------------------------------------------------------ what it owns
+
+    @property
+    def registry(self) -> SchemaRegistry:
+        """The registry client (made on first use)."""
+        with self._lock:
+            if self._registry is None:
+                self._registry = SchemaRegistry(config=self.config.registry)
+            return self._registry
+
+    def component(self, name: str | ComponentInfo) -> ComponentInfo:
+        """A component by name (loaded once, with this session's topic sub-namespace)."""
+        if isinstance(name, ComponentInfo):
+            return name
+        with self._lock:
+            found = self._components.get(name)
+            if found is None:
+                found = self._components[name] = ComponentInfo.load(name, topic_subname=self.config.topic_subname)
+            return found
+
+    def producer(self, **settings: Any) -> ProducerLike:
+        """The producer with these librdkafka settings (over the configured ones),
+        shared by every writer that asks for the same."""
+        key = tuple(sorted((k, str(v)) for k, v in settings.items()))
+        with self._lock:
+            self._check_open()
+            found = self._producers.get(key)
+            if found is None:
+                conf = self.config.producer_conf(**settings)
+                found = self._producers[key] = self._make("producer", conf)
+            return found
+
+    def consumer(self, **settings: Any) -> ConsumerLike:
+        """A new consumer (its owner closes it)."""
+        self._check_open()
+        consumer: ConsumerLike = self._make("consumer", self.config.consumer_conf(**settings))
+        return consumer
+
+    @property
+    def admin(self) -> AdminLike:
+        with self._lock:
+            self._check_open()
+            if self._admin is None:
+                self._admin = self._make("admin", self.config.admin_conf())
+            return self._admin
+
+    def _make(self, kind: str, conf: dict[str, Any]) -> Any:
+        conf = {"logger": librdkafka_log, **conf}
+        try:
+            return getattr(self.transport, kind)(conf)
+        except KafkaException as exc:
+            raise ConfigError(f"invalid {kind} settings: {exc.args[0].str() if exc.args else exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid {kind} settings: {exc}") from None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise KafkaIOError(f"{self!r} is closed")
+
+    # ------------------------------------------------------------------ topics and schemas
+
+    def ensure_topics(self, topics: Iterable[TopicInfo]) -> list[str]:
+        """Create the topics that do not exist yet (never by auto-creation);
+        return the names created.
+
+        Raises
+        ------
+        KafkaIOError
+            If the broker cannot be reached within ``config.timeout`` or refuses.
+        """
+        config = self.config
+        wanted = {t.kafka_name: t for t in topics if t.kafka_name not in self._existing_topics}
+        if not wanted:
+            return []
+        try:
+            existing = set(self.admin.list_topics(timeout=config.timeout).topics)
+        except KafkaException as exc:
+            raise KafkaIOError(
+                f"cannot reach the Kafka broker at {config.bootstrap_servers} within {config.timeout} s: {_reason(exc)}"
+            ) from None
+        missing = [
+            NewTopic(
+                name,
+                num_partitions=config.partitions_of(info.kind),
+                replication_factor=config.replication_factor,
+                config=topic_settings(info),
+            )
+            for name, info in wanted.items()
+            if name not in existing
+        ]
+        created = self._create(missing) if missing else []
+        self._existing_topics.update(wanted)
+        return created
+
+    def _create(self, missing: list[NewTopic]) -> list[str]:
+        config = self.config
+        created = []
+        for name, future in self.admin.create_topics(missing, request_timeout=config.timeout).items():
+            try:
+                future.result(config.timeout)
+                created.append(name)
+            except KafkaException as exc:
+                error = exc.args[0]
+                if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    continue  # created meanwhile by another writer or reader
+                raise KafkaIOError(
+                    f"cannot create topic {name} at {config.bootstrap_servers}: {_reason(exc)}"
+                ) from None
+        return created
+
+    def schema_id(self, topic: TopicInfo, register: bool = True) -> int | None:
+        """The registry id of ``topic``'s schema, registered first if ``register``
+        and missing (None when not registered and not ``register``)."""
+        found = self._schema_ids.get(topic.subject)
+        if found is None:
+            found = self.registry.ensure_registered(topic) if register else self.registry.lookup_id(topic)
+            if found is not None:
+                self._schema_ids[topic.subject] = found
+        return found
+
+    # ------------------------------------------------------------------ closing
+
+    def flush(self, timeout: float | None = None) -> int:
+        """Wait for every producer's messages; return how many are still undelivered."""
+        timeout = self.config.timeout if timeout is None else timeout
+        with self._lock:
+            producers = list(self._producers.values())
+        return sum(p.flush(timeout) for p in producers)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Flush the producers, then release everything (idempotent)."""
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        with self._lock:
+            self._producers.clear()
+            self._admin = None
+            if self._own_registry and self._registry is not None:
+                self._registry.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _reason(exc: KafkaException) -> str:
+    error = exc.args[0] if exc.args else None
+    return error.str() if isinstance(error, KafkaError) else str(exc)
+
+
+def ensure_topics(topics: Iterable[TopicInfo], config: KafkaConfig) -> list[str]:
+    """Create the topics that do not exist yet; return the names created
+    (`Session.ensure_topics` on a session of its own)."""
+    with Session(config) as session:
+        return session.ensure_topics(topics)

