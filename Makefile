@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -15,12 +15,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/sal-kafka dev
 
-test: $(STAMP)
+# lint first: a style or type error fails CI as a test would
+test: lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# the pure tests alone (no broker, no server process): seconds
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not broker and not server" tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check sal_kafka tests benchmarks scripts
-	$(BIN)/mypy sal_kafka
+	$(BIN)/ruff format --check sal_kafka tests benchmarks scripts
+	$(BIN)/mypy --strict sal_kafka
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-columns=median,iqr,ops -q

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -128,11 +128,11 @@ class _Admin:
     def list_topics(self, topic: str | None = None, timeout: float = -1) -> _Metadata:
         return _Metadata(self._broker.topics)
 
-    def create_topics(self, new_topics: Sequence[NewTopic], request_timeout: float = -1) -> dict[str, Future[None]]:
-        result: dict[str, Future[None]] = {}
+    def create_topics(self, new_topics: list[NewTopic], **kwargs: Any) -> dict[str, Future[Any]]:
+        result: dict[str, Future[Any]] = {}
         with self._broker._condition:
             for new in new_topics:
-                future: Future[None] = Future()
+                future: Future[Any] = Future()
                 if new.topic in self._broker.topics:
                     future.set_exception(KafkaException(KafkaError(KafkaError.TOPIC_ALREADY_EXISTS)))
                 else:

@@ -281,6 +281,10 @@ class TopicDef:
     field_maps: dict[bool, FieldMap] = attrs.field(factory=dict, repr=False)
 
 
+def _field_map(fields: FieldMap | Mapping[str, FieldInfo]) -> FieldMap:
+    return fields if isinstance(fields, FieldMap) else FieldMap(fields.values())
+
+
 @attrs.define(eq=False)
 class TopicInfo:
     """One SAL topic of one component.
@@ -308,7 +312,7 @@ class TopicInfo:
     component_name: str
     topic_subname: str
     sal_name: str
-    fields: FieldMap = attrs.field(converter=lambda f: f if isinstance(f, FieldMap) else FieldMap(f.values()))
+    fields: FieldMap = attrs.field(converter=_field_map)
     description: str | None = ""
     indexed: bool = False
     enums: dict[str, EnumInfo] = attrs.field(factory=dict)

@@ -48,7 +48,7 @@ def check_mode(mode: str) -> Validation:
     """Return ``mode`` if it names a validation mode, else raise `ConfigError` listing them."""
     if mode not in MODES:
         raise ConfigError(f"unknown validation mode {mode!r}; expected one of {', '.join(MODES)}")
-    return mode  # type: ignore[return-value]
+    return mode
 
 
 def _type_name(value: Any) -> str:

@@ -13,7 +13,7 @@ __all__ = ["main"]
 
 # Each subcommand module offers ``add_parser(subparsers)``, which sets
 # ``func`` on its parser; ``func(args) -> exit status``.
-_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _schemas.add_parser,
     _codegen.add_parser,
     _registry.add_parser,

@@ -10,7 +10,7 @@ from .._loader import load_components
 from ._schemas import add_xml_arguments
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "codegen",
         help="write importable data-class modules (msgspec or attrs)",

@@ -12,7 +12,7 @@ from .._kafka import Session
 from .._loader import load_components
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "dev",
         help="start a local broker and registry; run the demo (or --keep them running)",

@@ -14,7 +14,7 @@ from .._registry import COMPATIBILITY_LEVELS, RegistrationResult, RegistryConfig
 from ._schemas import add_xml_arguments
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("registry", help="register schemas; run a local registry")
     commands = parser.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
 

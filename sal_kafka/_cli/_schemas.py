@@ -9,7 +9,7 @@ from .._loader import load_components
 from .._schema_files import check_schemas, write_schemas
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "schemas",
         help="write one .avsc per topic (or --check them)",

@@ -286,7 +286,8 @@ class _Gen:
                 f"    {target}, pos = _ra(data, pos, n, {reader})",
             ]
             return lines
-        reader = {"boolean": "_br", "string": "_sr"}.get(f.sal_type, "_lr")
+        avro = f.type_info.avro  # the item reader follows the Avro encoding
+        reader = "_br" if avro == "boolean" else "_sr" if avro == "string" else "_lr"
         if f.sal_type == "string":
             return lines + [f"{target}, pos = _ra(data, pos, n, {reader})"]
         # One block of Count one-byte items (ints -64..63, booleans) is read

@@ -75,10 +75,10 @@ def write_fixed_array(a: Any, code: str) -> bytes:
             return b"\x00"
         dtype = "<f4" if code == "f" else "<f8"
         if a.dtype.str == dtype and a.ndim == 1 and a.flags.c_contiguous:
-            return write_long(n) + a.tobytes() + b"\x00"
+            return write_long(n) + bytes(a.tobytes()) + b"\x00"
         if a.dtype.kind not in "fiu":
             raise TypeError(f"expected a numeric array, got dtype {a.dtype}")
-        return write_long(n) + a.astype(dtype).tobytes() + b"\x00"
+        return write_long(n) + bytes(a.astype(dtype).tobytes()) + b"\x00"
     n = len(a)
     if not n:
         return b"\x00"

@@ -163,7 +163,7 @@ class Writer:
             if self._own_session:
                 self.session.close()
             raise
-        self._on_delivery_error = on_delivery_error
+        self._on_delivery_error: Callable[[str], None] | None = on_delivery_error
 
     def _start(
         self,
@@ -189,7 +189,7 @@ class Writer:
             raise ConfigError(f"acks must be one of {', '.join(ACKS)}, got {acks!r}")
         self.acks = acks_text
         self.stats = WriterStats()
-        self._on_delivery_error: Callable[[str], None] | None = None
+        self._on_delivery_error = None
         self._lock = threading.Lock()
         self._closed = False
         if create_topics:

@@ -7,11 +7,10 @@ with backoff on transient failures); topics are handled concurrently.
 from __future__ import annotations
 
 import json
-import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import attrs
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -21,87 +20,10 @@ from .._errors import ConfigError, IncompatibleSchemaError, RegistryError
 from .._model import ComponentInfo, TopicInfo
 from .._types import Compatibility, RegistrationStatus
 from ._compat import LEVELS, canonical, incompatibilities, parse_avro
+from ._config import DEFAULT_URL, RegistryConfig
 from ._http import get_json
 
 __all__ = ["RegistryConfig", "RegistrationResult", "SchemaRegistry", "DEFAULT_URL"]
-
-DEFAULT_URL = "http://127.0.0.1:8081"
-
-_ENV = {
-    "url": "SAL_KAFKA_SCHEMA_REGISTRY_URL",
-    "user": "SAL_KAFKA_SCHEMA_REGISTRY_USER",
-    "password": "SAL_KAFKA_SCHEMA_REGISTRY_PASSWORD",
-    "ca_location": "SAL_KAFKA_SCHEMA_REGISTRY_CA_LOCATION",
-    "cert_location": "SAL_KAFKA_SCHEMA_REGISTRY_CERT_LOCATION",
-    "key_location": "SAL_KAFKA_SCHEMA_REGISTRY_KEY_LOCATION",
-    "timeout": "SAL_KAFKA_SCHEMA_REGISTRY_TIMEOUT",
-    "max_retries": "SAL_KAFKA_SCHEMA_REGISTRY_MAX_RETRIES",
-}
-
-
-@attrs.frozen
-class RegistryConfig:
-    """Where the registry is and how to talk to it.
-
-    Attributes
-    ----------
-    url : str
-        Base URL, e.g. ``https://registry.example.org:8081``.
-    user, password : str or None
-        HTTP basic authentication.
-    ca_location, cert_location, key_location : str or None
-        TLS: CA bundle, client certificate and key (PEM files).
-    timeout : float
-        Seconds per request.
-    max_retries : int
-        Retries of a request that failed transiently (connection errors,
-        408, 429, 5xx), with exponential backoff.
-    extra : dict
-        Any other `SchemaRegistryClient` setting, passed through.
-    """
-
-    url: str = DEFAULT_URL
-    user: str | None = None
-    password: str | None = attrs.field(default=None, repr=False)
-    ca_location: str | None = None
-    cert_location: str | None = None
-    key_location: str | None = None
-    timeout: float = 10.0
-    max_retries: int = 3
-    extra: Mapping[str, Any] = attrs.field(factory=dict)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RegistryConfig:
-        """Read ``SAL_KAFKA_SCHEMA_REGISTRY_*`` variables; ``overrides`` that are not None win."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {k: env[v] for k, v in _ENV.items() if env.get(v)}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        if "timeout" in values:
-            values["timeout"] = float(values["timeout"])
-        if "max_retries" in values:
-            values["max_retries"] = int(values["max_retries"])
-        return cls(**values)
-
-    def client_conf(self) -> dict[str, Any]:
-        """Settings for confluent-kafka's `SchemaRegistryClient`."""
-        conf: dict[str, Any] = {
-            "url": self.url,
-            "timeout": self.timeout,
-            "max.retries": self.max_retries,
-            "retries.wait.ms": 100,
-            "retries.max.wait.ms": 2000,
-        }
-        if self.user is not None:
-            conf["basic.auth.user.info"] = f"{self.user}:{self.password or ''}"
-        for key, value in (
-            ("ssl.ca.location", self.ca_location),
-            ("ssl.certificate.location", self.cert_location),
-            ("ssl.key.location", self.key_location),
-        ):
-            if value:
-                conf[key] = value
-        conf.update(self.extra)
-        return conf
 
 
 @attrs.frozen
@@ -169,7 +91,10 @@ class SchemaRegistry:
         self.workers = workers
         # "mock://..." is confluent-kafka's in-memory registry (tests, examples)
         make = SchemaRegistryClient.new_client if self.url.startswith("mock://") else SchemaRegistryClient
-        self.client = make(self.config.client_conf())
+        try:
+            self.client = make(self.config.client_conf())
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"invalid schema registry settings: {exc} (url={self.url})") from None
         self._lock = threading.Lock()
         self._ids: dict[tuple[str, str], int] = {}
         self._schemas: dict[int, dict[str, Any]] = {}
@@ -314,12 +239,12 @@ class SchemaRegistry:
             except SchemaRegistryError as exc:
                 if exc.http_status_code != 404:
                     raise
-                subject_exists = exc.error_code != 40401
+                subject_exists = exc.error_code == 40403  # schema not found in an existing subject
         if subject_exists:
             problems = self._incompatibilities(subject, topic, compatibility)
             if problems:
                 return RegistrationResult(subject, "incompatible", detail="; ".join(problems), dry_run=dry_run)
-        status = "updated" if subject_exists else "new"
+        status: RegistrationStatus = "updated" if subject_exists else "new"
         if dry_run:
             return RegistrationResult(subject, status, dry_run=True)
         try:
@@ -367,7 +292,7 @@ class SchemaRegistry:
         """Register many topics concurrently; results in the order given."""
         if compatibility is not None and compatibility.upper() not in LEVELS:
             raise ConfigError(f"unknown compatibility level {compatibility!r}; expected one of {', '.join(LEVELS)}")
-        level = compatibility.upper() if compatibility else None
+        level = cast(Compatibility, compatibility.upper()) if compatibility else None
         items = list(topics)
         try:
             existing: set[str] | None = self.subjects()

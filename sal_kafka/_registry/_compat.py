@@ -22,7 +22,7 @@ __all__ = ["LEVELS", "canonical", "parse_avro", "incompatibilities"]
 
 LEVELS: Final = COMPATIBILITY_LEVELS
 
-_checker = avro.compatibility.ReaderWriterCompatibilityChecker()
+_checker = avro.compatibility.ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
 
 
 def canonical(schema: Any) -> str:

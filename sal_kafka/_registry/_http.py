@@ -12,10 +12,9 @@ import json
 import ssl
 import urllib.parse
 import urllib.request
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ._client import RegistryConfig
+from ._config import RegistryConfig
 
 __all__ = ["get_json"]
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .._errors import ConfigError
 from ._compat import LEVELS, canonical, incompatibilities, parse_avro
 from ._store import GLOBAL, Store, Version
 
@@ -423,4 +424,8 @@ def serve(host: str = "127.0.0.1", port: int = 8081, db: str | Path = "sal-kafka
     """Run the registry until interrupted (``sal-kafka registry serve``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log.info("schema registry on http://%s:%d, storing in %s", host, port, db)
-    web.run_app(make_app(db), host=host, port=port, print=None, access_log=None)
+    app = make_app(db)
+    try:
+        web.run_app(app, host=host, port=port, print=None, access_log=None)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import attrs
 
+from .._errors import ConfigError
+
 __all__ = ["Store", "Version"]
 
 _SCHEMA = """
@@ -60,12 +62,15 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
-        self._ids: dict[str, int] = dict(self._db.execute("SELECT canonical, id FROM schemas"))
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(_SCHEMA)
+            self._ids: dict[str, int] = dict(self._db.execute("SELECT canonical, id FROM schemas"))
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot use {self.path} as the registry's SQLite database: {exc}") from None
 
     def close(self) -> None:
         self._db.close()
