@@ -34,12 +34,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sal_kafka import ComponentInfo  # noqa: E402
-from sal_kafka._classes import dataclass_class  # noqa: E402
-from sal_kafka._cli._dev import DemoRun, _cli, _result, _run_pair  # noqa: E402
-from sal_kafka._dev import Stack  # noqa: E402
-from sal_kafka._kafka import TAI_MINUS_UTC, ensure_topics, sample_record  # noqa: E402
-from sal_kafka._registry import SchemaRegistry  # noqa: E402
+from sal_kafka import ComponentInfo, Session, dataclass_class  # noqa: E402
+from sal_kafka.testing import DemoRun, Stack, cli_result, run_pair, sample_record, spawn_cli  # noqa: E402
+from sal_kafka.wire import TAI_MINUS_UTC  # noqa: E402
 
 COMPONENT, TOPIC = "KMirror", "tel_forceActuatorData"
 #: throughput configurations: label, writer options, reader options
@@ -60,7 +57,7 @@ def pair(
     stack: Stack, subname: str, number: int, writer_args: tuple[str, ...], reader_args: tuple[str, ...] = ()
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Writer and reader processes on the topics of ``subname``, as ``sal-kafka dev`` runs them."""
-    run = _run_pair(stack, DemoRun(subname, COMPONENT, TOPIC, number, writer_args, reader_args))
+    run = run_pair(stack, DemoRun(subname, COMPONENT, TOPIC, number, writer_args, reader_args))
     return run["written"], run["read"]
 
 
@@ -129,10 +126,10 @@ def main() -> None:
     n = args.messages
     with Stack() as stack:
         components = [ComponentInfo.load(COMPONENT)]
-        ensure_topics(list(components[0]), stack.config())
-        with SchemaRegistry(stack.registry_url) as registry:
-            registry.register_components(components)
-        # Stack.env() carries the Tansu consumer setting (see sal_kafka._dev.Stack.CONSUMER).
+        with Session(stack.config()) as session:
+            session.ensure_topics(list(components[0]))
+            session.registry.register_components(components)
+        # Stack.env() carries the Tansu consumer setting (see sal_kafka.testing.Stack.CONSUMER).
         # Each phase that reads uses topics of its own (another sub-namespace):
         # Tansu reports the high watermark as the last batch's base offset + 1, and
         # a reader that starts there, inside a batch, is served nothing. On Apache
@@ -212,7 +209,7 @@ def main() -> None:
         print("| acks (writer alone, strict) | msg/s | MB/s | delivered | failed | ack p50 ms | ack p99 ms |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for acks in ("0", "1", "all"):
-            proc = _cli(
+            proc = spawn_cli(
                 [],
                 "write",
                 COMPONENT,
@@ -226,7 +223,7 @@ def main() -> None:
                 acks,
                 env=env,
             )
-            a = _result(proc, f"writer with acks={acks}")
+            a = cli_result(proc, f"writer with acks={acks}")
             al = a["ack_latency_ms"]
             print(
                 f"| acks={acks} | {a['messages_per_s']:,.0f} | {a['mb_per_s']} | {a['delivered']} | {a['failed']} "

@@ -22,6 +22,8 @@ from sal_kafka._cli import main
 from tests.conftest import BUNDLED
 from tests.registry_server import RegistryProcess, free_port
 
+pytestmark = pytest.mark.server
+
 KTEST = ComponentInfo.load("KTest", BUNDLED)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -15,6 +16,8 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from tests.registry_server import RegistryProcess
+
+pytestmark = pytest.mark.server
 
 CT = "application/vnd.schemaregistry.v1+json"
 
@@ -226,8 +229,10 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path: Any) -> None:
 
     writer = threading.Thread(target=stream)
     writer.start()
+    deadline = time.monotonic() + 60
     while len(acknowledged) < 150:
-        threading.Event().wait(0.01)
+        assert writer.is_alive() and time.monotonic() < deadline, f"only {len(acknowledged)} registrations in 60 s"
+        time.sleep(0.01)
     server.kill()  # SIGKILL: no shutdown, no flush
     stop.set()
     writer.join(10)
