@@ -13,6 +13,8 @@ from . import _avro, _loader  # noqa: F401 - they install the model's hooks (Com
 from ._classes import attrs_class, dataclass_class, enum_class, msgspec_class
 from ._codec import Codec
 from ._errors import (
+    AckError,
+    AckTimeoutError,
     CodecError,
     ConfigError,
     IncompatibleSchemaError,
@@ -41,6 +43,19 @@ from ._kafka import (
 from ._model import ComponentInfo, EnumInfo, FieldInfo, FieldMap, TopicInfo
 from ._public import moved_names, set_public_module
 from ._registry import RegistrationResult, RegistryConfig, SchemaRegistry
+from ._salobj import (
+    BaseCsc,
+    Controller,
+    ControllerCommand,
+    ExpectedError,
+    ReadTopic,
+    Remote,
+    RemoteCommand,
+    SalRetCode,
+    SetWriteResult,
+    State,
+    WriteTopic,
+)
 from ._types import Acks, Arrays, Compatibility, Engine, Postprocess, Validation
 
 __version__ = "0.1.0"
@@ -77,6 +92,18 @@ __all__ = [
     "AsyncReader",
     "ReaderStats",
     "Received",
+    # components
+    "Controller",
+    "Remote",
+    "BaseCsc",
+    "SalRetCode",
+    "State",
+    "ExpectedError",
+    "ReadTopic",
+    "WriteTopic",
+    "RemoteCommand",
+    "ControllerCommand",
+    "SetWriteResult",
     # options
     "Validation",
     "Postprocess",
@@ -97,6 +124,8 @@ __all__ = [
     "RegistryError",
     "IncompatibleSchemaError",
     "KafkaIOError",
+    "AckError",
+    "AckTimeoutError",
 ]
 
 set_public_module(__name__, globals(), __all__)

@@ -7,6 +7,8 @@ registry problems.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "SalKafkaError",
     "ConfigError",
@@ -20,6 +22,8 @@ __all__ = [
     "RegistryError",
     "IncompatibleSchemaError",
     "KafkaIOError",
+    "AckError",
+    "AckTimeoutError",
 ]
 
 
@@ -139,3 +143,28 @@ class IncompatibleSchemaError(RegistryError):
 
 class KafkaIOError(SalKafkaError):
     """The Kafka broker refused a request, was unreachable, or lost a message."""
+
+
+class AckError(SalKafkaError):
+    """A command failed: its final acknowledgement is an error code.
+
+    Attributes
+    ----------
+    ackcmd : Any
+        The acknowledgement (``ack``, ``error``, ``result``, ``private_seqNum``, ...).
+    """
+
+    def __init__(self, message: str, *, ackcmd: Any) -> None:
+        self.ackcmd = ackcmd
+        ack, result = getattr(ackcmd, "ack", None), getattr(ackcmd, "result", "")
+        super().__init__(f"{message}: ack={_ack_name(ack)}, error={getattr(ackcmd, 'error', 0)}, result={result!r}")
+
+
+class AckTimeoutError(AckError):
+    """No final acknowledgement came in time; ``ackcmd`` is the last seen (or a CMD_NOACK one)."""
+
+
+def _ack_name(code: Any) -> str:
+    names = {300: "CMD_ACK", 301: "CMD_INPROGRESS", 302: "CMD_STALLED", 303: "CMD_COMPLETE", -300: "CMD_NOPERM"}
+    names.update({-301: "CMD_NOACK", -302: "CMD_FAILED", -303: "CMD_ABORTED", -304: "CMD_TIMEOUT"})
+    return names.get(code, str(code))

@@ -14,6 +14,7 @@ without the model depending on them.
 from __future__ import annotations
 
 import enum
+import importlib.util
 import os
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from pathlib import Path
@@ -375,16 +376,34 @@ class TopicInfo:
 def default_xml_dir() -> Path:
     """The definitions directory used when none is given.
 
-    ``SAL_KAFKA_XML_DIR`` if set, else the bundled ``xml_schemas/``.
+    ``$SAL_KAFKA_XML_DIR`` if set; else, when ts_xml is installed as the
+    ``lsst.ts.xml`` package, its ``data/sal_interfaces``; else the bundled
+    ``xml_schemas/``.
     """
     env = os.environ.get("SAL_KAFKA_XML_DIR")
     if env:
         return Path(env)
+    ts_xml = _ts_xml_package_dir()
+    if ts_xml is not None:
+        return ts_xml
     here = Path(__file__).resolve().parent
     for candidate in (here / "xml_schemas", here.parent / "xml_schemas"):
         if (candidate / "SALSubsystems.xml").is_file():
             return candidate
     return here.parent / "xml_schemas"
+
+
+def _ts_xml_package_dir() -> Path | None:
+    """``lsst/ts/xml/data/sal_interfaces`` of an installed ts_xml, found without importing it."""
+    try:
+        spec = importlib.util.find_spec("lsst.ts.xml")
+    except (ImportError, ValueError):  # no lsst namespace at all
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / "data" / "sal_interfaces"
+        if (candidate / "SALSubsystems.xml").is_file():
+            return candidate
+    return None
 
 
 @attrs.define(eq=False)
@@ -424,6 +443,10 @@ class ComponentInfo:
     def indexed(self) -> bool:
         """True unless ``IndexEnumeration`` is ``no``."""
         return self.index_enumeration.strip() != "no"
+
+    def name_index(self, index: int | None = 0) -> str:
+        """``Name:index`` for an indexed component, ``Name`` otherwise (ts_salobj's identity of a CSC)."""
+        return f"{self.name}:{index or 0}" if self.indexed else self.name
 
     @property
     def index_values(self) -> dict[str, int]:

@@ -51,7 +51,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     read.add_argument("-t", "--time", type=float, default=10.0, help="stop after this many seconds idle or total")
     read.add_argument("--postprocess", choices=POSTPROCESS, default="none")
     read.add_argument("--arrays", choices=ARRAYS, default="list", help="array fields as lists or numpy arrays")
-    read.add_argument("--max-history-read", "--max_history_read", dest="max_history_read", type=int, default=1000)
+    read.add_argument(
+        "--max-history-read",
+        "--max_history_read",
+        dest="max_history_read",
+        type=int,
+        default=None,
+        help="how far back the history of an indexed component looks (default 1000, or $LSST_MAX_HISTORY_READ)",
+    )
     read.add_argument("--no-history", action="store_true", help="skip the history of events")
     read.add_argument(
         "--ready-file", help="create this file once the reader is assigned its start positions (for scripts)"

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from .._errors import ConfigError
 from .._registry import RegistryConfig
 
 __all__ = ["KafkaConfig", "DEFAULT_BOOTSTRAP_SERVERS"]
@@ -26,6 +27,24 @@ _ENV = {
     "ssl_ca_location": "SAL_KAFKA_SSL_CA_LOCATION",
     "replication_factor": "SAL_KAFKA_REPLICATION_FACTOR",
     "timeout": "SAL_KAFKA_TIMEOUT",
+    "max_history_read": "SAL_KAFKA_MAX_HISTORY_READ",
+}
+# ts_salobj's variables: read too, so that a ts_salobj deployment's environment
+# works unchanged; a SAL_KAFKA_* variable of the same setting wins.
+_LSST_ENV = {
+    "bootstrap_servers": "LSST_KAFKA_BROKER_ADDR",
+    "topic_subname": "LSST_TOPIC_SUBNAME",
+    "security_protocol": "LSST_KAFKA_SECURITY_PROTOCOL",
+    "sasl_mechanism": "LSST_KAFKA_SECURITY_MECHANISM",
+    "sasl_username": "LSST_KAFKA_SECURITY_USERNAME",
+    "sasl_password": "LSST_KAFKA_SECURITY_PASSWORD",
+    "replication_factor": "LSST_KAFKA_REPLICATION_FACTOR",
+    "max_history_read": "LSST_MAX_HISTORY_READ",
+}
+#: ts_salobj's YAML files of librdkafka settings
+_LSST_YAML_ENV = {
+    "producer": "LSST_KAFKA_PRODUCER_CONFIGURATION",
+    "consumer": "LSST_KAFKA_CONSUMER_CONFIGURATION",
 }
 _JSON_ENV = {
     "producer": "SAL_KAFKA_PRODUCER_CONFIG",
@@ -61,6 +80,9 @@ class KafkaConfig:
         Replication factor of new topics.
     timeout : float
         Seconds to wait for the broker (metadata, topic creation, flush).
+    max_history_read : int
+        How far back (messages) a reader of an indexed component's events
+        looks for the newest per index (ts_salobj's default is 500).
     """
 
     bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS
@@ -78,21 +100,38 @@ class KafkaConfig:
     partitions: Mapping[str, int] = attrs.field(factory=dict)
     replication_factor: int = 1
     timeout: float = 10.0
+    max_history_read: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> KafkaConfig:
-        """Read ``SAL_KAFKA_*`` variables (``..._CONFIG`` ones hold JSON objects);
-        ``overrides`` that are not None win. ``registry_url`` sets the registry's URL."""
+        """Read ``SAL_KAFKA_*`` variables (``..._CONFIG`` ones hold JSON objects) and
+        ts_salobj's ``LSST_*`` ones; ``overrides`` that are not None win.
+
+        Precedence, highest first: ``overrides``, ``SAL_KAFKA_*``, ``LSST_*``,
+        the defaults. ``registry_url`` sets the registry's URL.
+
+        Raises
+        ------
+        ConfigError
+            For a variable that does not parse (a number, JSON, a YAML file).
+        """
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {k: env[v] for k, v in _ENV.items() if env.get(v)}
+        values: dict[str, Any] = {k: env[v] for k, v in _LSST_ENV.items() if env.get(v)}
+        for key, var in _LSST_YAML_ENV.items():
+            if env.get(var):
+                values[key] = _yaml_file(var, env[var])
+        values.update({k: env[v] for k, v in _ENV.items() if env.get(v)})
         for key, var in _JSON_ENV.items():
             if env.get(var):
-                values[key] = json.loads(env[var])
+                values[key] = _json_value(var, env[var])
         registry_url = overrides.pop("registry_url", None)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for key, kind in (("replication_factor", int), ("timeout", float)):
+        for key, kind in (("replication_factor", int), ("timeout", float), ("max_history_read", int)):
             if key in values:
-                values[key] = kind(values[key])
+                try:
+                    values[key] = kind(values[key])
+                except ValueError:
+                    raise ConfigError(f"{key} must be a number, got {values[key]!r}") from None
         values.setdefault("registry", RegistryConfig.from_env(env, url=registry_url))
         return cls(**values)
 
@@ -123,3 +162,24 @@ class KafkaConfig:
     def partitions_of(self, kind: str) -> int:
         """Partitions of a new topic of ``kind`` (events: always 1)."""
         return 1 if kind == "event" else int(self.partitions.get(kind, 1))
+
+
+def _json_value(var: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"${var} is not valid JSON: {exc}") from None
+
+
+def _yaml_file(var: str, path: str) -> dict[str, Any]:
+    """The librdkafka settings of a ts_salobj YAML file (``$LSST_KAFKA_*_CONFIGURATION``)."""
+    import yaml  # only deployments that use these files need it
+
+    try:
+        with open(path) as file:
+            data = yaml.safe_load(file) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"${var}: cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"${var}: {path} must hold a mapping of librdkafka settings")
+    return data

@@ -33,7 +33,12 @@ log = logging.getLogger("sal_kafka.reader")
 
 @attrs.define(slots=True)
 class Received:
-    """One message read: the topic's attr name, the data, where it was."""
+    """One message read: the topic's attr name, the data, where it was.
+
+    ``key`` is the message's Kafka key (``b""`` for telemetry), ``timestamp``
+    its Kafka timestamp in ms (creation time), ``history`` True for history
+    delivered at start.
+    """
 
     topic: str
     data: Any
@@ -41,6 +46,8 @@ class Received:
     offset: int
     size: int
     history: bool = False
+    key: bytes | None = None
+    timestamp: int = 0
 
 
 @attrs.define
@@ -86,8 +93,9 @@ class Reader:
         Read history at start: by default events yes (their latest message;
         for an indexed component, the newest per salIndex within the last
         ``max_history_read`` messages), telemetry and commands no.
-    max_history_read : int
-        How far back an indexed component's history looks.
+    max_history_read : int, optional
+        How far back an indexed component's history looks; default
+        ``config.max_history_read`` (``$LSST_MAX_HISTORY_READ`` works too).
     postprocess : Postprocess
         ``none`` (dicts), ``simple_namespace``, ``dataclass``, ``attrs``, ``msgspec``.
     arrays : {"list", "numpy"}
@@ -107,7 +115,7 @@ class Reader:
         config: KafkaConfig | None = None,
         session: Session | None = None,
         history: bool | None = None,
-        max_history_read: int = 1000,
+        max_history_read: int | None = None,
         postprocess: Postprocess = "none",
         arrays: Arrays = "list",
         queue_size: int = 10_000,
@@ -134,7 +142,7 @@ class Reader:
         topics: Sequence[str],
         index: int | None,
         history: bool | None,
-        max_history_read: int,
+        max_history_read: int | None,
         postprocess: Postprocess,
         arrays: Arrays,
         queue_size: int,
@@ -146,7 +154,7 @@ class Reader:
         self.topics = [component.topic(t) for t in topics]
         self.index = index or None
         self.postprocess = postprocess
-        self.max_history_read = max_history_read
+        self.max_history_read = self.config.max_history_read if max_history_read is None else max_history_read
         self.queue_size = queue_size
         self.stats = ReaderStats()
         self._buffer: deque[Any] = deque()  # raw Kafka messages, and decoded history
@@ -248,7 +256,9 @@ class Reader:
                 stats.filtered += 1
                 return None
             data.private_rcvStamp = rcv
-        return Received(attr_name, data, message.partition(), offset, len(value))
+        return Received(
+            attr_name, data, message.partition(), offset, len(value), False, message.key(), message.timestamp()[1]
+        )
 
     def _take(self, messages: list[Any]) -> None:
         """Queue a batch. Live messages stay raw and are decoded one by one in
@@ -366,6 +376,11 @@ class Reader:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def history_done(self) -> bool:
+        """True once the history of every partition is in (history first, then live)."""
+        return not self._partitions
 
     def close(self) -> None:
         """Close the consumer (and a private session)."""

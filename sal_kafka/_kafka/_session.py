@@ -18,7 +18,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import NewTopic
 
-from .._errors import ConfigError, KafkaIOError
+from .._errors import ConfigError, IncompatibleSchemaError, KafkaIOError, RegistryError
 from .._model import ComponentInfo, TopicInfo
 from .._registry import SchemaRegistry
 from ._config import KafkaConfig
@@ -187,6 +187,31 @@ class Session:
                     f"cannot create topic {name} at {config.bootstrap_servers}: {_reason(exc)}"
                 ) from None
         return created
+
+    def register(self, topics: Iterable[TopicInfo]) -> None:
+        """Register the schemas of many topics at once (concurrently, unchanged
+        ones in one request) and remember their ids.
+
+        Raises
+        ------
+        RegistryError
+            Naming the first subject refused and why.
+        """
+        wanted = [t for t in topics if t.subject not in self._schema_ids]
+        if not wanted:
+            return
+        results = self.registry.register_topics(wanted)
+        for result in results:
+            if result.schema_id is not None:
+                self._schema_ids[result.subject] = result.schema_id
+        refused = [r for r in results if r.refused]
+        if refused:
+            kind = IncompatibleSchemaError if refused[0].status == "incompatible" else RegistryError
+            raise kind(
+                f"{len(refused)} of {len(results)} schemas refused; first: {refused[0].detail}",
+                url=self.registry.url,
+                subject=refused[0].subject,
+            )
 
     def schema_id(self, topic: TopicInfo, register: bool = True) -> int | None:
         """The registry id of ``topic``'s schema, registered first if ``register``

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import os
 import threading
@@ -33,15 +32,17 @@ MAX_SEQ_NUM = (1 << 31) - 1
 _ACKS: dict[str, Acks] = {"0": "0", "1": "1", "all": "all", "-1": "all"}
 
 
-def message_key(topic: TopicInfo, index: int) -> bytes | None:
-    """The Kafka key ts_salobj gives: events and commands ``{"name", "topic"[, "index"]}``
-    as JSON, so that compaction keeps the latest per instance; telemetry none."""
+def message_key(topic: TopicInfo, index: int) -> bytes:
+    """The Kafka key ts_salobj 8 gives, byte for byte (compaction is per byte key).
+
+    Events, commands and ackcmd: ``{ "name": "Test", "index": 1, "topic":
+    "logevent_scalars" }`` (a space inside each brace; ``index`` only for an
+    indexed component, before ``topic``); telemetry: ``b""`` (empty, not null).
+    """
     if topic.kind == "telemetry":
-        return None
-    key: dict[str, Any] = {"name": topic.component_name, "topic": topic.sal_name}
-    if topic.indexed:
-        key["index"] = index
-    return json.dumps(key).encode()
+        return b""
+    index_part = f'"index": {int(index)}, ' if topic.indexed else ""
+    return f'{{ "name": "{topic.component_name}", {index_part}"topic": "{topic.sal_name}" }}'.encode()
 
 
 class LatencyHistogram:
@@ -154,7 +155,9 @@ class Writer:
         on_delivery_error: Callable[[str], None] | None = None,
         registry: SchemaRegistry | None = None,
         create_topics: bool = True,
+        identity: str | None = None,
     ) -> None:
+        self._identity = identity
         self._own_session = session is None
         self.session = session or Session(config, registry=registry)
         try:
@@ -202,6 +205,7 @@ class Writer:
         self.producer = session.producer(**self._producer_settings(linger_ms, compression))
         self.key = message_key(self.topic, index)
         self._encode = self.codec.encode_message  # bound once: the hot path
+        self._owned = self._own
         self._data = self._initial_data()
         self._seq_num = 0
         self._kafka_name = self.topic.kafka_name
@@ -223,14 +227,20 @@ class Writer:
 
     def _initial_data(self) -> dict[str, Any]:
         data = {n: (list(f.default) if f.count > 1 else f.default) for n, f in self.topic.fields.items()}
-        data["private_revCode"] = self.topic.rev_code
-        data["private_identity"] = self.config.identity or (
-            f"{self.component.name}:{self.index}" if self.component.indexed else self.component.name
-        )
-        data["private_origin"] = os.getpid()
-        if self.component.indexed:
-            data["salIndex"] = self.index
+        data.update(self._own)
         return data
+
+    @property
+    def _own(self) -> dict[str, Any]:
+        """The fields this writer fills whatever the record says (as ts_salobj's writers do)."""
+        own: dict[str, Any] = {
+            "private_revCode": self.topic.rev_code,
+            "private_identity": self._identity or self.config.identity or self.component.name_index(self.index),
+            "private_origin": os.getpid(),
+        }
+        if self.component.indexed and self.index:
+            own["salIndex"] = self.index
+        return own
 
     @property
     def data(self) -> dict[str, Any]:
@@ -254,7 +264,14 @@ class Writer:
             self._on_delivery_error(text)
 
     def write(
-        self, data: Any = None, /, *, wait: bool = False, validation: Validation | None = None, **fields: Any
+        self,
+        data: Any = None,
+        /,
+        *,
+        wait: bool = False,
+        validation: Validation | None = None,
+        seq_num: int | None = None,
+        **fields: Any,
     ) -> dict[str, Any]:
         """Write one message; return the record as sent.
 
@@ -264,8 +281,11 @@ class Writer:
             Field values; ``fields`` are applied on top.
         wait : bool
             Return only once the broker acknowledged this message (flush).
-        validation : str, optional
+        validation : Validation, optional
             This call's validation mode instead of the writer's.
+        seq_num : int, optional
+            ``private_seqNum`` to send instead of the writer's next one: an
+            ackcmd carries its command's, a commander draws from its own range.
 
         Raises
         ------
@@ -279,11 +299,12 @@ class Writer:
         record = dict(self._data)
         if data is not None:
             record.update(as_dict(data))
+            record.update(self._owned)  # a whole record (a data class) carries its own defaults
         if fields:
             record.update(fields)
         utc = _time()
         tai = utc + TAI_MINUS_UTC
-        seq = self._seq_num + 1 if self._seq_num < MAX_SEQ_NUM else 1
+        seq = seq_num if seq_num is not None else self._seq_num + 1 if self._seq_num < MAX_SEQ_NUM else 1
         record["private_sndStamp"] = tai
         record["private_kafkaStamp"] = tai
         record["private_efdStamp"] = utc
@@ -291,7 +312,8 @@ class Writer:
         record["private_rcvStamp"] = 0.0
         value = self._encode(record, validation or self.validation)
         self._produce(value)
-        self._seq_num = seq
+        if seq_num is None:
+            self._seq_num = seq
         self._data = record
         if wait:
             self.flush()

@@ -65,9 +65,13 @@ class RegistryConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RegistryConfig:
-        """Read ``SAL_KAFKA_SCHEMA_REGISTRY_*`` variables; ``overrides`` that are not None win."""
+        """Read ``SAL_KAFKA_SCHEMA_REGISTRY_*`` variables (and ts_salobj's
+        ``LSST_SCHEMA_REGISTRY_URL``, which they override); ``overrides`` that are not None win."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {k: env[v] for k, v in _ENV.items() if env.get(v)}
+        values: dict[str, Any] = {}
+        if env.get("LSST_SCHEMA_REGISTRY_URL"):  # ts_salobj's; ours wins
+            values["url"] = env["LSST_SCHEMA_REGISTRY_URL"]
+        values.update({k: env[v] for k, v in _ENV.items() if env.get(v)})
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "timeout" in values:
             values["timeout"] = float(values["timeout"])

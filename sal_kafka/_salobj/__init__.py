@@ -1,0 +1,21 @@
+"""Components on sal-kafka: Controller, Remote, the CSC base class, with ts_salobj 8's names."""
+
+from ._controller import Controller, Remote
+from ._csc import TRANSITIONS, BaseCsc
+from ._enums import ExpectedError, SalRetCode, State
+from ._topics import ControllerCommand, ReadTopic, RemoteCommand, SetWriteResult, WriteTopic
+
+__all__ = [
+    "Controller",
+    "Remote",
+    "BaseCsc",
+    "TRANSITIONS",
+    "SalRetCode",
+    "State",
+    "ExpectedError",
+    "ReadTopic",
+    "WriteTopic",
+    "RemoteCommand",
+    "ControllerCommand",
+    "SetWriteResult",
+]

@@ -1,0 +1,261 @@
+"""Controllers, Remotes and CSCs in one process, on the in-memory broker (no server, fast).
+
+The same behaviour across processes on the real broker is in test_components_stack.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+
+from sal_kafka import (
+    AckError,
+    AckTimeoutError,
+    BaseCsc,
+    ComponentInfo,
+    Controller,
+    ExpectedError,
+    KafkaConfig,
+    Remote,
+    SalRetCode,
+    SchemaRegistry,
+    Session,
+    State,
+)
+from sal_kafka.testing import MemoryTransport
+from tests.conftest import BUNDLED
+
+KTEST = ComponentInfo.load("KTest", BUNDLED)
+KMIRROR = ComponentInfo.load("KMirror", BUNDLED)
+
+
+def new_session() -> Session:
+    return Session(KafkaConfig(timeout=2.0), transport=MemoryTransport(), registry=SchemaRegistry("mock://components"))
+
+
+class Csc(BaseCsc):
+    async def do_setScalars(self, data: object) -> None:  # noqa: N802
+        self.assert_enabled()
+        await self.evt_scalars.set_write(int0=data.int0, force_output=True)  # type: ignore[attr-defined]
+
+    async def do_setArrays(self, data: object) -> None:  # noqa: N802
+        raise RuntimeError("broken on purpose")
+
+    async def do_fault(self, data: object) -> None:
+        await self.fault(code=7, report="asked")
+
+    async def do_wait(self, data: object) -> None:
+        duration = data.duration  # type: ignore[attr-defined]
+        await self.cmd_wait.ack_in_progress(data, timeout=duration)
+        await asyncio.sleep(duration)
+
+
+@pytest.fixture
+async def csc_and_remote() -> AsyncIterator[tuple[Csc, Remote, Session]]:
+    session = new_session()
+    csc = Csc(KTEST, 1, session=session, allow_missing_callbacks=True)
+    await csc.start_task
+    remote = Remote(KTEST, 1, session=session)
+    await remote.start_task
+    yield csc, remote, session
+    await remote.close()
+    await csc.close()
+    session.close()
+
+
+async def test_every_ack_path(csc_and_remote: tuple[Csc, Remote, Session]) -> None:
+    csc, remote, _ = csc_and_remote
+    ack = await remote.cmd_start.start(timeout=5)
+    assert (ack.ack, ack.result) == (SalRetCode.CMD_COMPLETE, "Done")
+    await remote.cmd_enable.start(timeout=5)
+    assert csc.summary_state is State.ENABLED
+    done = await remote.cmd_setScalars.set_start(int0=42, timeout=5)
+    assert done.ack == SalRetCode.CMD_COMPLETE
+    event = await remote.evt_scalars.next(flush=False, timeout=5)
+    assert event.int0 == 42
+    with pytest.raises(AckError, match="Failed: broken on purpose") as failed:
+        await remote.cmd_setArrays.start(timeout=5)
+    assert failed.value.ackcmd.ack == SalRetCode.CMD_FAILED and failed.value.ackcmd.error == 1
+    first = await remote.cmd_wait.set_start(duration=0.3, timeout=5, wait_done=False)
+    assert first.ack == SalRetCode.CMD_INPROGRESS and first.timeout == pytest.approx(0.3)
+    final = await remote.cmd_wait.next_ackcmd(first, timeout=5)
+    assert final.ack == SalRetCode.CMD_COMPLETE
+    # in progress extends the wait: a 0.1 s timeout with a 0.4 s command still completes
+    assert (await remote.cmd_wait.set_start(duration=0.4, timeout=0.1)).ack == SalRetCode.CMD_COMPLETE
+
+
+async def test_slow_and_timed_out_commands() -> None:
+    """A callback slower than the commander's timeout: AckTimeoutError carrying the last
+    ack seen; a callback that raises TimeoutError: CMD_TIMEOUT."""
+    session = new_session()
+    async with Controller(KTEST, 1, session=session) as controller, Remote(KTEST, 1, session=session) as remote:
+
+        async def slow(data: object) -> None:
+            await asyncio.sleep(3)
+
+        async def times_out(data: object) -> None:
+            raise TimeoutError
+
+        controller.cmd_wait.callback = slow
+        controller.cmd_fault.callback = times_out
+        with pytest.raises(AckTimeoutError, match="no final acknowledgement within 0.3 s") as slow_error:
+            await remote.cmd_wait.start(timeout=0.3)
+        assert slow_error.value.ackcmd.ack == SalRetCode.CMD_NOACK
+        with pytest.raises(AckError, match="ack=CMD_TIMEOUT") as timed_out:
+            await remote.cmd_fault.start(timeout=5)
+        assert not isinstance(timed_out.value, AckTimeoutError)
+    session.close()
+
+
+async def test_no_controller_gives_a_timeout_within_the_timeout() -> None:
+    session = new_session()
+    async with Remote(KTEST, 1, session=session) as remote:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(AckTimeoutError) as timed_out:
+            await remote.cmd_start.start(timeout=0.5)
+        assert 0.5 <= loop.time() - start < 1.5
+        assert timed_out.value.ackcmd.ack == SalRetCode.CMD_NOACK
+    session.close()
+
+
+async def test_the_ack_echoes_the_command(csc_and_remote: tuple[Csc, Remote, Session]) -> None:
+    csc, remote, _ = csc_and_remote
+    ack = await remote.cmd_start.start(timeout=5)
+    command = csc.cmd_start.get()
+    sal_names = sorted(t.sal_name for t in KTEST)
+    assert ack.private_seqNum == command.private_seqNum
+    assert (ack.identity, ack.origin, ack.cmdtype) == (
+        remote.io.identity,
+        os.getpid(),
+        sal_names.index("command_start"),
+    )
+    assert command.private_identity == remote.io.identity and "@" in remote.io.identity
+    assert ack.private_identity == "KTest:1" and ack.salIndex == 1
+
+
+async def test_sequence_numbers_are_drawn_from_a_range_per_command(csc_and_remote: tuple[Csc, Remote, Session]) -> None:
+    _, remote, _ = csc_and_remote
+    names = remote.command_names
+    step = (2**31 - 1) // len(names)
+    for i, name in enumerate(names):
+        command = getattr(remote, f"cmd_{name}")
+        assert (command.min_seq_num, command.max_seq_num) == (i * step + 1, (i + 1) * step)
+        assert command.min_seq_num <= command._next_seq <= command.max_seq_num
+
+
+async def test_two_remotes_get_only_their_own_acks(csc_and_remote: tuple[Csc, Remote, Session]) -> None:
+    csc, first, session = csc_and_remote
+    second = Remote(KTEST, 1, session=session, identity="other@host")
+    await second.start_task
+    seen: dict[str, list[int]] = {"first": [], "second": []}
+    first.ack_ackcmd.callback = lambda a: seen["first"].append(a.private_seqNum)
+    second.ack_ackcmd.callback = lambda a: seen["second"].append(a.private_seqNum)
+    acks = await asyncio.gather(
+        *[first.cmd_wait.set_start(duration=0.01, timeout=5) for _ in range(5)],
+        *[second.cmd_wait.set_start(duration=0.01, timeout=5) for _ in range(5)],
+    )
+    assert all(a.ack == SalRetCode.CMD_COMPLETE for a in acks)
+    mine = {a.private_seqNum for a in acks[:5]}
+    theirs = {a.private_seqNum for a in acks[5:]}
+    assert set(seen["first"]) == mine and set(seen["second"]) == theirs
+    await second.close()
+
+
+async def test_state_machine_allowed_and_refused(csc_and_remote: tuple[Csc, Remote, Session]) -> None:
+    csc, remote, _ = csc_and_remote
+    states = []
+    remote.evt_summaryState.callback = lambda d: states.append(State(d.summaryState))
+    with pytest.raises(AckError, match="enable is only allowed in DISABLED, not in STANDBY"):
+        await remote.cmd_enable.start(timeout=5)
+    for command in ("start", "enable", "disable", "standby"):
+        await getattr(remote, f"cmd_{command}").start(timeout=5)
+    assert csc.summary_state is State.STANDBY
+    with pytest.raises(AckError, match="disable is only allowed in ENABLED, not in STANDBY"):
+        await remote.cmd_disable.start(timeout=5)
+    await remote.cmd_start.start(timeout=5)
+    await remote.cmd_enable.start(timeout=5)
+    await remote.cmd_fault.start(timeout=5)
+    assert csc.summary_state is State.FAULT
+    error = await remote.evt_errorCode.aget(timeout=5)
+    assert (error.errorCode, error.errorReport) == (7, "asked")
+    with pytest.raises(AckError, match="enable is only allowed in DISABLED, not in FAULT"):
+        await remote.cmd_enable.start(timeout=5)
+    await remote.cmd_standby.start(timeout=5)
+    await remote.cmd_exitControl.start(timeout=5)
+    await asyncio.wait_for(csc.done_task, 5)
+    assert states == [
+        State.DISABLED,
+        State.ENABLED,
+        State.DISABLED,
+        State.STANDBY,
+        State.DISABLED,
+        State.ENABLED,
+        State.FAULT,
+        State.STANDBY,
+        State.OFFLINE,
+    ]
+
+
+async def test_set_write_writes_only_on_change() -> None:
+    session = new_session()
+    async with Controller(KMIRROR, session=session) as controller, Remote(KMIRROR, session=session) as remote:
+        event = controller.evt_detailedState
+        results = [await event.set_write(detailedState=s) for s in (1, 1, 2, 2)]
+        assert [r.was_written for r in results] == [True, False, True, False]
+        assert [r.did_change for r in results] == [True, False, True, False]
+        assert (await event.set_write(detailedState=2, force_output=True)).was_written
+        telemetry = controller.tel_inclinometer
+        assert (await telemetry.set_write(inclinometerAngle=1.0)).was_written
+        assert (await telemetry.set_write(inclinometerAngle=1.0)).was_written  # telemetry: always
+        seen = [await remote.evt_detailedState.next(flush=False, timeout=5) for _ in range(3)]
+        assert [d.detailedState for d in seen] == [1, 2, 2]
+    session.close()
+
+
+async def test_a_late_remote_gets_the_latest_event_as_history() -> None:
+    session = new_session()
+    async with Controller(KMIRROR, session=session) as controller:
+        for state in (1, 2, 3):
+            await controller.evt_detailedState.set_write(detailedState=state)
+        async with Remote(KMIRROR, session=session, include=["detailedState"]) as remote:
+            assert remote.evt_detailedState.has_data  # history is in once started
+            assert remote.evt_detailedState.get().detailedState == 3
+            assert not hasattr(remote, "tel_inclinometer")
+    session.close()
+
+
+async def test_unauthorized_identities_get_noperm() -> None:
+    session = new_session()
+    csc = Csc(KTEST, 1, session=session, allow_missing_callbacks=True, authorize=True)
+    await csc.start_task
+    async with Remote(KTEST, 1, session=session, identity="intruder@elsewhere") as intruder:
+        with pytest.raises(AckError, match="Not authorized: user 'intruder@elsewhere'") as refused:
+            await intruder.cmd_start.start(timeout=5)
+        assert refused.value.ackcmd.ack == SalRetCode.CMD_NOPERM
+        assert csc.summary_state is State.STANDBY
+        csc.set_auth_list(authorized_users="+intruder@elsewhere")
+        assert (await intruder.cmd_start.start(timeout=5)).ack == SalRetCode.CMD_COMPLETE
+    async with Remote(KTEST, 1, session=session, identity="MTPtg") as csc_commander:
+        csc.set_auth_list(non_authorized_cscs="MTPtg:0")
+        with pytest.raises(AckError, match="Not authorized: CSC 'MTPtg'"):
+            await csc_commander.cmd_standby.start(timeout=5)
+    await csc.close()
+    session.close()
+
+
+async def test_log_records_become_log_message_events(csc_and_remote: tuple[Csc, Remote, Session]) -> None:
+    csc, remote, _ = csc_and_remote
+    remote.evt_logMessage.flush()
+    csc.log.warning("the %s is %d", "answer", 42)
+    message = await remote.evt_logMessage.next(flush=False, timeout=5)
+    assert (message.message, message.level) == ("the answer is 42", 30)
+    heartbeat = await remote.evt_heartbeat.aget(timeout=5)
+    assert heartbeat.private_identity == "KTest:1"
+
+
+def test_expected_error_is_an_exception() -> None:
+    assert issubclass(ExpectedError, Exception)
