@@ -369,15 +369,28 @@ class _Running:
 
 
 class AckReader(ReadTopic):
-    """A Remote's ackcmd reader: keeps the acks of its own commands (identity and
-    origin match) and hands each to the command waiting for its seqNum."""
+    """A Remote's ackcmd reader: keeps the acks of its own commands (identity,
+    origin and a seqNum it sent all match, so two Remotes of one process never
+    see each other's) and hands each to the command waiting for its seqNum."""
+
+    #: seqNums remembered per Remote to recognise late acknowledgements
+    SENT_MEMORY = 10_000
 
     def __init__(self, io: ComponentIO) -> None:
         super().__init__(io, "ack_ackcmd")
         self.running: dict[int, _Running] = {}
+        self._sent: collections.OrderedDict[int, None] = collections.OrderedDict()
+
+    def sent(self, seq_num: int) -> None:
+        """Remember that this Remote sent ``seq_num``."""
+        self._sent[seq_num] = None
+        if len(self._sent) > self.SENT_MEMORY:
+            self._sent.popitem(last=False)
 
     def _accept(self, data: Any) -> bool:
-        return bool(data.identity == self.io.identity and data.origin == self.io.origin)
+        return bool(
+            data.identity == self.io.identity and data.origin == self.io.origin and data.private_seqNum in self._sent
+        )
 
     def _receive(self, received: Received) -> None:
         data = received.data
@@ -439,6 +452,7 @@ class RemoteCommand(_Topic):
             self.data = data
         seq = self._seq_num()
         running = self._acks.running[seq] = _Running(seq, wait_done)
+        self._acks.sent(seq)
         try:
             self.io.writer(self.topic).write(self.data, seq_num=seq)
             return await self._wait(running, timeout)

@@ -1,0 +1,141 @@
+"""Command round trips: a Remote commanding the example CSC in another process, on the embedded stack.
+
+Measures, in one invocation (so the figures come from one machine state):
+
+1. one command at a time (``setScalars`` to KTest:1, which writes an event and a
+   telemetry message before it acknowledges, as ts_salobj's TestCsc does):
+   round trip from ``start`` to CMD_COMPLETE, p50 and p99, commands/s, and the
+   Remote process's CPU per command;
+2. the same with 10 commands in flight;
+3. the time for a ``Remote`` of MTM1M3 (all its topics, from ../shared/ts_xml)
+   to be ready once its schemas are registered.
+
+Run: ``.venv/bin/python benchmarks/command_bench.py [--commands 1000] [--rounds 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sal_kafka import ComponentInfo, Remote, SalRetCode, Session, State  # noqa: E402
+from sal_kafka.testing import Stack  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "ts_xml" / "sal_interfaces"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def one_at_a_time(remote: Remote, n: int) -> tuple[list[float], float, float]:
+    """Round trips (s), commands/s, Remote CPU s per command."""
+    command = remote.cmd_setScalars
+    trips = []
+    cpu0, start = time.process_time(), time.perf_counter()
+    for i in range(n):
+        t0 = time.perf_counter()
+        ack = await command.set_start(int0=i, timeout=10)
+        trips.append(time.perf_counter() - t0)
+        assert ack.ack == SalRetCode.CMD_COMPLETE
+    elapsed = time.perf_counter() - start
+    return trips, n / elapsed, (time.process_time() - cpu0) / n
+
+
+async def in_flight(remote: Remote, n: int, window: int) -> tuple[float, float]:
+    """Commands/s and Remote CPU s per command with ``window`` commands outstanding."""
+    command = remote.cmd_setScalars
+    sem = asyncio.Semaphore(window)
+
+    async def one(i: int) -> None:
+        async with sem:
+            ack = await command.set_start(int0=i, timeout=30)
+            assert ack.ack == SalRetCode.CMD_COMPLETE
+
+    cpu0, start = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    elapsed = time.perf_counter() - start
+    return n / elapsed, (time.process_time() - cpu0) / n
+
+
+async def ready_time(stack: Stack) -> float | None:
+    if not (CORPUS / "SALSubsystems.xml").is_file():
+        return None
+    config = stack.config(topic_subname=f"ready{time.monotonic_ns()}")
+    component = ComponentInfo.load("MTM1M3", CORPUS, config.topic_subname)
+    with Session(config) as session:
+        session.ensure_topics(list(component))
+        session.register(list(component))
+    start = time.perf_counter()
+    remote = Remote(component, config=config)
+    await remote.start_task
+    seconds = time.perf_counter() - start
+    await remote.close()
+    return seconds
+
+
+async def run(stack: Stack, args: argparse.Namespace) -> None:
+    csc = subprocess.Popen(
+        [sys.executable, "-m", "sal_kafka", "example-csc", "--index", "1"], env=stack.env(), stderr=subprocess.DEVNULL
+    )
+    try:
+        remote = Remote("KTest", 1, config=stack.config(), include=["summaryState"])  # a commander
+        await remote.start_task
+        while (s := remote.evt_summaryState.get()) is None or s.summaryState != State.STANDBY:
+            await remote.evt_summaryState.next(flush=False, timeout=30)
+        await remote.cmd_start.start(timeout=10)
+        await remote.cmd_enable.start(timeout=10)
+        await one_at_a_time(remote, 100)  # warm up: codecs compiled, connections up
+        rows = []
+        for r in range(args.rounds):
+            trips, rate, cpu = await one_at_a_time(remote, args.commands)
+            rate10, cpu10 = await in_flight(remote, args.commands, 10)
+            rows.append((percentile(trips, 50), percentile(trips, 99), rate, cpu, rate10, cpu10))
+            print(
+                f"| round {r + 1} | {rows[-1][0] * 1e3:.2f} | {rows[-1][1] * 1e3:.2f} | {rate:,.0f} | "
+                f"{cpu * 1e6:,.0f} | {rate10:,.0f} | {cpu10 * 1e6:,.0f} |",
+                flush=True,
+            )
+        med = [statistics.median(row[i] for row in rows) for i in range(6)]
+        print(
+            f"| median | {med[0] * 1e3:.2f} | {med[1] * 1e3:.2f} | {med[2]:,.0f} | {med[3] * 1e6:,.0f} | "
+            f"{med[4]:,.0f} | {med[5] * 1e6:,.0f} |"
+        )
+        await remote.close()
+    finally:
+        csc.terminate()
+        csc.wait(20)
+    ready = [await ready_time(stack) for _ in range(args.rounds)]
+    if ready[0] is not None:
+        print(f"\nRemote of MTM1M3 ready after its schemas are registered: {', '.join(f'{s:.3f}' for s in ready)} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--commands", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    print(
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; Tansu broker and "
+        f"sal-kafka registry on loopback; example CSC KTest:1 in its own process; {args.commands} setScalars per run\n"
+    )
+    print(
+        "| run | one at a time p50 ms | p99 ms | commands/s | Remote CPU µs/command | 10 in flight: commands/s | Remote CPU µs/command |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    with Stack() as stack:
+        asyncio.run(run(stack, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""``sal-kafka command``, ``sal-kafka state`` and ``sal-kafka example-csc``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from typing import Any
+
+import msgspec
+
+from .._errors import AckError, ConfigError
+from .._kafka import KafkaConfig
+from .._salobj import Remote, RemoteCommand, SalRetCode, State
+
+#: the state commands that lead from one summary state towards another
+_PATHS: dict[tuple[State, State], list[str]] = {
+    (State.STANDBY, State.DISABLED): ["start"],
+    (State.STANDBY, State.ENABLED): ["start", "enable"],
+    (State.STANDBY, State.OFFLINE): ["exitControl"],
+    (State.DISABLED, State.ENABLED): ["enable"],
+    (State.DISABLED, State.STANDBY): ["standby"],
+    (State.DISABLED, State.OFFLINE): ["standby", "exitControl"],
+    (State.ENABLED, State.DISABLED): ["disable"],
+    (State.ENABLED, State.STANDBY): ["disable", "standby"],
+    (State.ENABLED, State.OFFLINE): ["disable", "standby", "exitControl"],
+    (State.FAULT, State.STANDBY): ["standby"],
+    (State.FAULT, State.DISABLED): ["standby", "start"],
+    (State.FAULT, State.ENABLED): ["standby", "start", "enable"],
+    (State.FAULT, State.OFFLINE): ["standby", "exitControl"],
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    command = subparsers.add_parser(
+        "command",
+        help="send a command to a component and print its acknowledgements",
+        description="Send COMMAND to COMPONENT[:INDEX]; print each acknowledgement as it arrives; "
+        "exit 1 if the command fails or no final acknowledgement comes within --timeout.",
+    )
+    _common(command)
+    command.add_argument("command_name", metavar="COMMAND", help="command name (e.g. start, setScalars)")
+    command.add_argument("fields", nargs="*", metavar="FIELD=VALUE", help="values (JSON, or plain text for strings)")
+    command.set_defaults(func=run_command)
+
+    state = subparsers.add_parser(
+        "state",
+        help="walk a CSC's summary state machine to a state",
+        description="Read COMPONENT[:INDEX]'s summaryState and send the state commands that lead to STATE.",
+    )
+    _common(state)
+    state.add_argument("state", choices=["enabled", "disabled", "standby", "offline"], metavar="STATE")
+    state.set_defaults(func=run_state)
+
+    example = subparsers.add_parser(
+        "example-csc",
+        help="run the example CSC (KTest) until exitControl or Ctrl-C",
+        description="Run sal-kafka's example CSC, the bundled KTest component, on the configured broker.",
+    )
+    example.add_argument("--index", type=int, default=1)
+    example.add_argument(
+        "--authorize",
+        action="store_true",
+        help="refuse commands from other users than this one (CMD_NOPERM); default $LSST_DDS_ENABLE_AUTHLIST=1",
+    )
+    example.add_argument("--bootstrap-servers", help="default: $SAL_KAFKA_BOOTSTRAP_SERVERS, then 127.0.0.1:9092")
+    example.add_argument("--registry-url", help="default: $SAL_KAFKA_SCHEMA_REGISTRY_URL, then http://127.0.0.1:8081")
+    example.set_defaults(func=run_example_csc)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("component", metavar="COMPONENT[:INDEX]")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the final ack (default 60)")
+    parser.add_argument("--bootstrap-servers", help="default: $SAL_KAFKA_BOOTSTRAP_SERVERS, then 127.0.0.1:9092")
+    parser.add_argument("--registry-url", help="default: $SAL_KAFKA_SCHEMA_REGISTRY_URL, then http://127.0.0.1:8081")
+    parser.add_argument("--identity", help="identity of the commander (default: user@host)")
+    parser.add_argument("--json", action="store_true", help="print each acknowledgement as a JSON line")
+
+
+def _config(args: argparse.Namespace) -> KafkaConfig:
+    return KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
+
+
+def split_name(text: str) -> tuple[str, int]:
+    """``"KTest:1"`` -> ``("KTest", 1)``; ``"KMirror"`` -> ``("KMirror", 0)``."""
+    name, _, index = text.partition(":")
+    try:
+        return name, int(index) if index else 0
+    except ValueError:
+        raise ConfigError(f"expected COMPONENT or COMPONENT:INDEX, got {text!r}") from None
+
+
+def parse_fields(items: list[str]) -> dict[str, Any]:
+    """``["int0=5", "string0=hi", "floats=[1,2]"]`` -> values (JSON where it parses, else text)."""
+    values: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"expected FIELD=VALUE, got {item!r}")
+        try:
+            values[name] = json.loads(text)
+        except json.JSONDecodeError:
+            values[name] = text
+    return values
+
+
+def _show(ackcmd: Any, as_json: bool) -> None:
+    fields = msgspec.structs.asdict(ackcmd)
+    code = fields["ack"]
+    name = SalRetCode(code).name if code in SalRetCode._value2member_map_ else str(code)
+    if as_json:
+        print(json.dumps({"ack": name, **{k: fields[k] for k in ("error", "result", "timeout", "private_seqNum")}}))
+    else:
+        extra = f", timeout {fields['timeout']:g} s" if code == SalRetCode.CMD_INPROGRESS else ""
+        print(f"{name}: error={fields['error']} result={fields['result']!r}{extra}", flush=True)
+
+
+async def _send(remote: Remote, name: str, values: dict[str, Any], timeout: float, as_json: bool) -> None:
+    command = getattr(remote, f"cmd_{name}", None)
+    if not isinstance(command, RemoteCommand):
+        raise ConfigError(f"{remote.io.name} has no command {name!r}; known: {', '.join(remote.command_names)}")
+    command.set(**values)
+    try:
+        ackcmd = await command.start(timeout=timeout, wait_done=False)
+        _show(ackcmd, as_json)
+        while ackcmd.ack not in (SalRetCode.CMD_COMPLETE,):
+            ackcmd = await command.next_ackcmd(ackcmd, timeout=timeout, wait_done=False)
+            _show(ackcmd, as_json)
+    except AckError as exc:
+        _show(exc.ackcmd, as_json)
+        raise
+
+
+def run_command(args: argparse.Namespace) -> int:
+    name, index = split_name(args.component)
+    values = parse_fields(args.fields)
+
+    async def main() -> None:
+        async with Remote(name, index, config=_config(args), identity=args.identity, include=[]) as remote:
+            await _send(remote, args.command_name, values, args.timeout, args.json)
+
+    asyncio.run(main())
+    return 0
+
+
+def run_state(args: argparse.Namespace) -> int:
+    name, index = split_name(args.component)
+    target = State[args.state.upper()]
+
+    async def main() -> None:
+        async with Remote(name, index, config=_config(args), identity=args.identity, include=["summaryState"]) as r:
+            try:
+                current = State((await r.evt_summaryState.aget(timeout=args.timeout)).summaryState)
+            except TimeoutError:
+                raise ConfigError(
+                    f"{args.component}: no summaryState within {args.timeout} s: is it running?"
+                ) from None
+            print(f"{args.component} is {current.name}", flush=True)
+            for command in [] if current is target else _PATHS.get((current, target), []):
+                print(f"{command} ...", flush=True)
+                await _send(r, command, {}, args.timeout, args.json)
+            if current is not target and (current, target) not in _PATHS:
+                raise ConfigError(f"no way from {current.name} to {target.name}")
+            print(f"{args.component} is {target.name}")
+
+    asyncio.run(main())
+    return 0
+
+
+def run_example_csc(args: argparse.Namespace) -> int:
+    from .._example import run_example
+
+    config = KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(run_example(args.index, config=config, authorize=args.authorize or None))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        print(
+            f"example CSC KTest:{args.index} running; stop it with exitControl or Ctrl-C", file=sys.stderr, flush=True
+        )
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,141 @@
+"""A Controller (the example CSC) and Remotes in separate processes, on the real broker and registry.
+
+Tansu note: the CSC's events are written one message per produce request
+(linger 0), so the high watermark a late Remote starts from is exact and its
+history is the true latest message (see test_kafka.py for the batch case).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from sal_kafka import AckError, AckTimeoutError, KafkaConfig, Remote, SalRetCode, State
+from sal_kafka.testing import Stack
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+def csc(stack: Stack, kafka_config: KafkaConfig) -> Iterator[KafkaConfig]:
+    """The example CSC (KTest:1) in its own process, authorizing only this user."""
+    env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=kafka_config.topic_subname)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sal_kafka", "example-csc", "--index", "1", "--authorize"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    yield kafka_config
+    proc.terminate()
+    assert proc.wait(20) == 0, proc.stderr.read() if proc.stderr else ""
+
+
+async def _remote(config: KafkaConfig, identity: str | None = None) -> Remote:
+    remote = Remote("KTest", 1, config=config, identity=identity)
+    await remote.start_task
+    # the CSC reports STANDBY once it is up (history, or live if it starts after us)
+    await asyncio.wait_for(_until(remote, State.STANDBY), 30)
+    return remote
+
+
+async def _until(remote: Remote, state: State) -> None:
+    while (data := await remote.evt_summaryState.aget()) is None or data.summaryState != state:
+        await remote.evt_summaryState.next(flush=False)
+
+
+async def test_commands_across_processes(csc: KafkaConfig) -> None:
+    remote = await _remote(csc)
+    try:
+        assert (await remote.cmd_start.start(timeout=10)).ack == SalRetCode.CMD_COMPLETE
+        with pytest.raises(AckError, match="disable is only allowed in ENABLED, not in DISABLED"):
+            await remote.cmd_disable.start(timeout=10)
+        await remote.cmd_enable.start(timeout=10)
+        ack = await remote.cmd_setScalars.set_start(int0=7, string0="across", timeout=10)
+        assert (ack.ack, ack.result, ack.identity, ack.origin) == (
+            SalRetCode.CMD_COMPLETE,
+            "Done",
+            remote.io.identity,
+            os.getpid(),
+        )
+        event = await remote.evt_scalars.next(flush=False, timeout=10)
+        assert (event.int0, event.string0, event.private_identity) == (7, "across", "KTest:1")
+        first = await remote.cmd_wait.set_start(duration=0.5, timeout=10, wait_done=False)
+        assert first.ack == SalRetCode.CMD_INPROGRESS
+        assert (await remote.cmd_wait.next_ackcmd(first, timeout=10)).ack == SalRetCode.CMD_COMPLETE
+        with pytest.raises(AckError, match="Failed: wait ended with ack=-302") as failed:
+            await remote.cmd_wait.set_start(ack=-302, timeout=10)
+        assert failed.value.ackcmd.ack == SalRetCode.CMD_FAILED
+        # a late Remote gets the CSC's latest summaryState as history
+        late = Remote("KTest", 1, config=csc, include=["summaryState"], readonly=True)
+        await late.start_task
+        assert late.evt_summaryState.get().summaryState == State.ENABLED
+        await late.close()
+    finally:
+        await remote.close()
+
+
+async def test_two_remotes_and_an_unauthorized_one(csc: KafkaConfig) -> None:
+    first, second = await _remote(csc), await _remote(csc)
+    intruder = Remote("KTest", 1, config=csc, identity="intruder@elsewhere")
+    await intruder.start_task
+    try:
+        with pytest.raises(AckError, match="Not authorized: user 'intruder@elsewhere'") as refused:
+            await intruder.cmd_start.start(timeout=10)
+        assert refused.value.ackcmd.ack == SalRetCode.CMD_NOPERM
+        await first.cmd_start.start(timeout=10)
+        await first.cmd_enable.start(timeout=10)
+        seen: dict[str, set[int]] = {"first": set(), "second": set()}
+        first.ack_ackcmd.callback = lambda a: seen["first"].add(a.private_seqNum)
+        second.ack_ackcmd.callback = lambda a: seen["second"].add(a.private_seqNum)
+        acks = await asyncio.gather(
+            *[r.cmd_setScalars.set_start(int0=i, timeout=10) for i in range(5) for r in (first, second)]
+        )
+        assert all(a.ack == SalRetCode.CMD_COMPLETE for a in acks)
+        assert seen["first"] == {a.private_seqNum for a in acks[0::2]}
+        assert seen["second"] == {a.private_seqNum for a in acks[1::2]}
+        assert seen["first"].isdisjoint(seen["second"])
+    finally:
+        for remote in (first, second, intruder):
+            await remote.close()
+
+
+async def test_no_controller_gives_a_timeout_within_the_timeout(stack: Stack, kafka_config: KafkaConfig) -> None:
+    async with Remote("KTest", 9, config=kafka_config) as remote:
+        start = time.monotonic()
+        with pytest.raises(AckTimeoutError) as timed_out:
+            await remote.cmd_start.start(timeout=1.0)
+        assert 1.0 <= time.monotonic() - start < 2.5
+        assert timed_out.value.ackcmd.ack == SalRetCode.CMD_NOACK
+
+
+def test_the_command_and_state_commands(csc: KafkaConfig, stack: Stack) -> None:
+    env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=csc.topic_subname)
+    cli = [sys.executable, "-m", "sal_kafka"]
+    walk = subprocess.run(
+        [*cli, "state", "KTest:1", "enabled", "--timeout", "30"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert walk.returncode == 0, walk.stderr
+    assert walk.stdout.splitlines()[-1] == "KTest:1 is ENABLED" and "start ..." in walk.stdout
+    done = subprocess.run(
+        [*cli, "command", "KTest:1", "wait", "duration=0.2"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stdout.splitlines() == [
+        "CMD_INPROGRESS: error=0 result='', timeout 0.2 s",
+        "CMD_COMPLETE: error=0 result='Done'",
+    ]
+    failed = subprocess.run(
+        [*cli, "command", "KTest:1", "wait", "ack=-302"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert failed.returncode == 1 and "CMD_FAILED" in failed.stdout and "Traceback" not in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1
+    nobody = subprocess.run(
+        [*cli, "command", "KTest:5", "start", "--timeout", "1"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert nobody.returncode == 1 and "no final acknowledgement within 1.0 s" in nobody.stderr
