@@ -15,6 +15,7 @@ from sal_kafka import (
     AckError,
     AckTimeoutError,
     BaseCsc,
+    Codec,
     ComponentInfo,
     Controller,
     ExpectedError,
@@ -24,8 +25,9 @@ from sal_kafka import (
     SchemaRegistry,
     Session,
     State,
+    ValidationError,
 )
-from sal_kafka.testing import MemoryTransport
+from sal_kafka.testing import MemoryTransport, sample_record
 from tests.conftest import BUNDLED
 
 KTEST = ComponentInfo.load("KTest", BUNDLED)
@@ -259,3 +261,33 @@ async def test_log_records_become_log_message_events(csc_and_remote: tuple[Csc, 
 
 def test_expected_error_is_an_exception() -> None:
     assert issubclass(ExpectedError, Exception)
+
+
+async def test_a_refused_set_write_changes_nothing() -> None:
+    session = new_session()
+    async with Controller(KMIRROR, session=session) as controller:
+        event = controller.evt_detailedState
+        await event.set_write(detailedState=2)
+        with pytest.raises(
+            ValidationError,
+            match=r"Expected int in \[-2147483648, 2147483647\] \(int\), got 4294967296 - at \$.detailedState",
+        ):
+            await event.set_write(detailedState=2**32)
+        with pytest.raises(ValidationError, match="Unknown field 'nosuch'"):
+            await event.set_write(nosuch=1)
+        assert event.data.detailedState == 2
+    session.close()
+
+
+async def test_strings_longer_than_idl_size_are_read_intact() -> None:
+    """ts_salobj does not enforce IDL_Size: what it writes must be read whole (strict writing refuses)."""
+    topic = KTEST["evt_scalars"]
+    size = topic.fields["shortString"].max_length
+    assert size is not None
+    long_text = "x" * (size + 24)
+    codec = Codec(topic)
+    record = {n: list(f.default) if f.count > 1 else f.default for n, f in topic.fields.items()}
+    record.update(sample_record(topic), shortString=long_text)
+    assert codec.decode(codec.encode(record, validation="none"))["shortString"] == long_text
+    with pytest.raises(ValidationError, match=f"Expected str of at most {size} characters, got {size + 24}"):
+        codec.encode(record, validation="strict")

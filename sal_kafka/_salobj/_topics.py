@@ -240,6 +240,9 @@ class WriteTopic(_Topic):
         ValidationError
             For an unknown field or a value the topic cannot hold; `data` is unchanged.
         """
+        return self._set(fields, validate=True)
+
+    def _set(self, fields: dict[str, Any], validate: bool) -> bool:
         current = msgspec.structs.asdict(self.data)
         unknown = sorted(set(fields) - set(current))
         if unknown:
@@ -251,18 +254,25 @@ class WriteTopic(_Topic):
             if not changed and not _same(current[name], value):
                 changed = True
             current[name] = value
-        self._codec.validate(current, "strict")
+        if validate:
+            self._codec.validate(current, "strict")
         self.data = self.DataType(**current)
         self._has_data = True
         return changed
 
     async def set_write(self, *, force_output: bool | None = None, **fields: Any) -> SetWriteResult:
         """`set`, then `write` if a value changed or ``force_output`` (default: False for events)."""
-        changed = self.set(**fields)
+        before, had_data = self.data, self._has_data
+        changed = self._set(fields, validate=False)  # the write's strict encoding checks it
         force = self.default_force_output if force_output is None else force_output
-        if changed or force:
+        if not (changed or force):
+            self._codec.validate(self.data, "strict")
+            return SetWriteResult(changed, False, self.data)
+        try:
             return SetWriteResult(changed, True, await self.write())
-        return SetWriteResult(changed, False, self.data)
+        except ValidationError:
+            self.data, self._has_data = before, had_data  # a refused write changes nothing
+            raise
 
     async def write(self) -> Any:
         """Send `data` (private fields filled) and return what was sent.
@@ -427,8 +437,7 @@ class RemoteCommand(_Topic):
 
     def set(self, **fields: Any) -> bool:
         """New `data` (the defaults) with these fields set; True (a command always changes)."""
-        values = {k: v for k, v in fields.items() if v is not None}
-        self.data = self.DataType(**{**msgspec.structs.asdict(self.DataType()), **values})
+        self.data = self.DataType(**{k: v for k, v in fields.items() if v is not None})
         return True
 
     async def set_start(self, *, timeout: float = DEFAULT_TIMEOUT, wait_done: bool = True, **fields: Any) -> Any:
