@@ -89,8 +89,12 @@ class Stack:
 
     #: Consumer settings for Tansu: it holds a fetch until fetch.wait.max.ms
     #: instead of answering when data arrives (Apache Kafka answers at once),
-    #: so a short wait is what keeps the latency low on this broker.
-    CONSUMER: dict[str, object] = {"fetch.wait.max.ms": 1}
+    #: so a short wait is what keeps the latency low on this broker. Not 1 ms:
+    #: then Tansu serves one batch per fetch, and a topic written one message
+    #: per request (a 50 Hz writer, ts_salobj's producer) is read at ~100
+    #: messages/s; at 2 ms it is read at once, and the 50 Hz latency is the
+    #: same (measured: p50 2.2-2.3 ms either way; docs/kafka.md).
+    CONSUMER: dict[str, object] = {"fetch.wait.max.ms": 2}
 
     def config(self, **overrides: object) -> KafkaConfig:
         """A `KafkaConfig` for this stack."""
@@ -121,18 +125,7 @@ class Stack:
     def start(self, timeout: float = 30.0, detach: bool = False) -> Stack:
         """Start both; ``detach`` lets them outlive this process (``sal-kafka dev --keep``)."""
         try:
-            broker = self._spawn(
-                [
-                    str(tansu_binary()),
-                    "broker",
-                    "--listener-url",
-                    f"tcp://127.0.0.1:{self.broker_port}",
-                    "--advertised-listener-url",
-                    f"tcp://127.0.0.1:{self.broker_port}",
-                ],
-                "tansu.log",
-                detach,
-            )
+            broker = self._spawn_broker(detach)
             registry = self._spawn(
                 [
                     sys.executable,
@@ -155,6 +148,34 @@ class Stack:
             self.stop()
             raise
         return self
+
+    def _spawn_broker(self, detach: bool = False) -> subprocess.Popen[bytes]:
+        return self._spawn(
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                f"tcp://127.0.0.1:{self.broker_port}",
+                "--advertised-listener-url",
+                f"tcp://127.0.0.1:{self.broker_port}",
+            ],
+            "tansu.log",
+            detach,
+        )
+
+    def kill_broker(self) -> None:
+        """SIGKILL the broker (fault tests): it loses every topic, it keeps them in memory."""
+        broker = self.processes[0]
+        broker.kill()
+        broker.wait(10)
+
+    def restart_broker(self, timeout: float = 30.0) -> None:
+        """Start the broker again on the same port (empty: Tansu keeps nothing across a restart)."""
+        if self.processes[0].poll() is None:
+            self.kill_broker()
+        self.processes[0] = broker = self._spawn_broker()
+        self.processes.pop()  # _spawn appended it; it replaces the first entry
+        _wait_port(self.broker_port, broker, "the Tansu broker", timeout)
 
     def detach(self) -> None:
         """Let the processes and the work folder outlive this object (``--keep``)."""

@@ -226,6 +226,15 @@ class _Consumer:
                 offset = len(log) if offset == -1 else 0
             self._positions[(tp.topic, tp.partition)] = offset
 
+    def seek(self, partition: TopicPartition) -> None:
+        self.assign([partition])
+
+    def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition(t, p) for t, p in self._positions]
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return [TopicPartition(tp.topic, tp.partition, self._positions[(tp.topic, tp.partition)]) for tp in partitions]
+
     def _ready(self, limit: int) -> list[MemoryMessage]:
         taken: list[MemoryMessage] = []
         for (topic, partition), position in self._positions.items():

@@ -30,7 +30,7 @@ import attrs
 import msgspec
 import numpy as np
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from sal_kafka import (
     AsyncReader,
@@ -45,7 +45,7 @@ from sal_kafka import (
     ValidationError,
     Writer,
 )
-from sal_kafka.testing import sample_record
+from sal_kafka.testing import Stack, sample_record
 from sal_kafka.wire import MAX_SEQ_NUM, TAI_MINUS_UTC, message_key
 from tests.conftest import BUNDLED
 from tests.registry_server import free_port
@@ -461,3 +461,96 @@ def test_poll_serves_reports_and_gives_the_ack_latency(kafka_config: KafkaConfig
                 break
         assert served == 1 and writer.stats.delivered == 1
         assert 0 < writer.stats.ack_latency.max < 1.0
+
+
+def test_batched_writes_before_and_after_a_reader_starts(kafka_config: KafkaConfig) -> None:
+    """Tansu reports a partition's end as its last batch's base offset + 1, so a reader
+    starting "at the end" starts inside that batch. The reader learns the true end
+    from its first end-of-partition event: older messages are skipped and counted,
+    not delivered as live, and what is written after it started arrives whole
+    (on Apache Kafka the reported end is the true one and nothing is skipped)."""
+    mirror = load("KMirror", kafka_config)
+    with Writer(mirror, "tel_inclinometer", config=kafka_config, linger_ms=50) as writer:
+        for i in range(1000):
+            writer.write(inclinometerAngle=float(i))
+        writer.flush()
+        probe = Consumer(kafka_config.consumer_conf(**{"group.id": "probe"}))
+        _, reported_end = probe.get_watermark_offsets(TopicPartition(writer.topic.kafka_name, 0), timeout=10)
+        probe.close()
+        with Reader(mirror, ["tel_inclinometer"], config=kafka_config) as reader:
+            for i in range(1000, 1500):
+                writer.write(inclinometerAngle=float(i))
+            writer.flush()
+            got = read_all(reader, 500, timeout=20)
+            assert reader.next(0.5) is None
+    assert [r.data["inclinometerAngle"] for r in got] == [float(i) for i in range(1000, 1500)]
+    # what lay between the end the broker reported and the true end (1000): none on Apache Kafka
+    assert reader.stats.skipped_at_start == 1000 - reported_end
+
+
+def test_batched_events_give_the_true_latest_as_history(kafka_config: KafkaConfig) -> None:
+    mirror = load("KMirror", kafka_config)
+    with Writer(mirror, "evt_detailedState", config=kafka_config, linger_ms=50) as writer:
+        for state in range(1, 301):
+            writer.write(detailedState=state)  # a few batches, not one request each
+    with Reader(mirror, ["evt_detailedState"], config=kafka_config) as reader:
+        history = read_all(reader, 1, timeout=10)
+        assert reader.next(0.5) is None
+    assert [(r.history, r.data["detailedState"]) for r in history] == [(True, 300)]
+
+
+def test_a_topic_written_one_message_per_request_is_read_whole(kafka_config: KafkaConfig) -> None:
+    """ts_salobj's producer (and any writer at a low rate with linger 0) makes one batch
+    per message. With fetch.wait.max.ms=1 Tansu serves one batch per fetch (3000 such
+    messages took over 20 s); the stack's setting must read them all (here: within 30 s,
+    a bound on correctness, not a speed target: docs/benchmarks.md has the speed)."""
+    mirror = load("KMirror", kafka_config)
+    with Writer(mirror, "tel_inclinometer", config=kafka_config, linger_ms=0) as writer:
+        for i in range(3000):
+            writer.write(inclinometerAngle=float(i), wait=True)  # one produce request each
+    with Reader(mirror, ["tel_inclinometer"], config=kafka_config, start="beginning") as reader:
+        got = read_all(reader, 3000, timeout=30)
+    assert [r.data["inclinometerAngle"] for r in got] == [float(i) for i in range(3000)]
+
+
+def test_a_reader_knows_the_broker_is_gone_and_resumes_after_a_restart() -> None:
+    """Kill the broker under a reader: it says so; restart it (empty: Tansu keeps topics in
+    memory) and write again: the reader's old position is past the new end, which is
+    reported, and reading resumes from what exists."""
+    with Stack() as own:
+        config = own.config(timeout=3.0)
+        mirror = ComponentInfo.load("KMirror", BUNDLED)
+        with Writer(mirror, "tel_inclinometer", config=config) as writer:
+            for i in range(20):
+                writer.write(inclinometerAngle=float(i))
+        reader = Reader(mirror, ["tel_inclinometer"], config=config, start="beginning")
+        assert len(read_all(reader, 20, timeout=10)) == 20 and not reader.broker_down
+        own.kill_broker()
+        deadline = time.monotonic() + 30
+        while not reader.broker_down:
+            assert reader.next(0.5) is None and time.monotonic() < deadline, "broker loss not seen"
+        assert reader.stats.broker_down_events == 1 and reader.broker_down_for > 0
+        own.restart_broker()
+        with Writer(mirror, "tel_inclinometer", config=config) as writer:  # the topic is made again
+            for i in range(5):
+                writer.write(inclinometerAngle=100.0 + i, wait=True)
+        got = read_all(reader, 5, timeout=30)
+        reader.close()
+    assert [r.data["inclinometerAngle"] for r in got] == [100.0, 101.0, 102.0, 103.0, 104.0]
+    assert not reader.broker_down and reader.stats.offset_resets == 1
+
+
+def test_read_reports_missing_messages_and_fails(stack: Stack, kafka_config: KafkaConfig) -> None:
+    env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=kafka_config.topic_subname)
+    done = subprocess.run(
+        [sys.executable, "-m", "sal_kafka", "read", "KMirror", "tel_inclinometer", "-n", "10", "-t", "1", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["missing"] == 10
+    assert done.stderr.strip().splitlines()[-1] == (
+        "sal-kafka read: error: 10 of 10 messages missing (no message for 1.0 s)"
+    )

@@ -217,10 +217,12 @@ def run_read(args: argparse.Namespace) -> int:
             Path(args.ready_file).touch()
         start = first = last_progress = time.perf_counter()
         count = 0
+        broker_down = 0.0
         while not args.number or count < args.number:
             received = reader.next(args.time)
-            if received is None:
-                break  # idle for --time seconds
+            if received is None:  # idle for --time seconds
+                broker_down = reader.broker_down_for
+                break
             if count == 0:
                 first = last_progress = time.perf_counter()
             count += 1
@@ -244,12 +246,34 @@ def run_read(args: argparse.Namespace) -> int:
         "mb_per_s": round(stats.bytes_received / elapsed / 1e6, 2),
         "latency_ms": tally.latency_ms(),
         "lost": tally.lost,
+        "missing": max(0, args.number - count) if args.number else None,
         "undecodable": stats.undecodable,
         "filtered": stats.filtered,
+        "skipped_at_start": stats.skipped_at_start,
+        "offset_resets": stats.offset_resets,
+        "broker_down_events": stats.broker_down_events,
         "postprocess": args.postprocess,
         "arrays": args.arrays,
     }
     _report(result, args.json)
+    return _read_status(args, count, tally.lost, broker_down)
+
+
+def _read_status(args: argparse.Namespace, count: int, lost: int, broker_down: float) -> int:
+    """1, with one line saying why, when the read did not get what it was asked for."""
+    problems = []
+    if broker_down:
+        problems.append(
+            f"the broker at {args.bootstrap_servers or 'the configured address'} is unreachable "
+            f"(down for {broker_down:.1f} s)"
+        )
+    if args.number and count < args.number:
+        problems.append(f"{args.number - count} of {args.number} messages missing (no message for {args.time} s)")
+    if lost:
+        problems.append(f"{lost} messages lost (gaps in private_seqNum)")
+    if problems:
+        print(f"sal-kafka read: error: {'; '.join(problems)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import threading
 import uuid
@@ -11,10 +12,10 @@ from collections.abc import Callable, Iterator, Sequence
 from time import monotonic as _monotonic
 from time import time as _time
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 import attrs
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, KafkaException, TopicPartition
 
 from .._classes import attrs_class, dataclass_class, msgspec_class
 from .._codec import Codec
@@ -29,6 +30,9 @@ from ._time import TAI_MINUS_UTC
 __all__ = ["Reader", "AsyncReader", "Received", "ReaderStats", "POSTPROCESS"]
 
 log = logging.getLogger("sal_kafka.reader")
+
+#: Where a reader starts instead of its history rules.
+StartPosition = Literal["beginning", "end"] | int | datetime.datetime
 
 
 @attrs.define(slots=True)
@@ -53,22 +57,37 @@ class Received:
 @attrs.define
 class ReaderStats:
     """Counters: ``received`` from Kafka, ``delivered`` to the caller,
-    ``undecodable`` (logged and skipped), ``filtered`` (other salIndex)."""
+    ``undecodable`` (logged and skipped), ``filtered`` (other salIndex),
+    ``skipped_at_start`` (written before the reader started, but below the end
+    the broker reported: Tansu's early end; logged), ``broker_down_events``
+    (times all brokers were reported down), ``offset_resets`` (positions the
+    broker no longer had, reset to what exists; logged)."""
 
     received: int = 0
     delivered: int = 0
     undecodable: int = 0
     filtered: int = 0
     bytes_received: int = 0
+    skipped_at_start: int = 0
+    broker_down_events: int = 0
+    offset_resets: int = 0
 
 
 @attrs.define
 class _Partition:
-    """History bookkeeping of one assigned partition."""
+    """A partition whose end at start is not known yet (until its first end-of-partition event).
+
+    History partitions keep the newest message per salIndex read so far; the
+    others hold what arrives, and what lies below the end at start is dropped
+    as older than the reader (a broker may report its end too early: Tansu
+    reports the last batch's base offset + 1).
+    """
 
     topic: TopicInfo
-    history_end: int  # offsets below are history
+    history: bool
+    reported_end: int  # the high watermark the broker gave at assignment
     pending: dict[Any, Received] = attrs.field(factory=dict)
+    held: list[Any] = attrs.field(factory=list)
 
 
 class Reader:
@@ -93,6 +112,12 @@ class Reader:
         Read history at start: by default events yes (their latest message;
         for an indexed component, the newest per salIndex within the last
         ``max_history_read`` messages), telemetry and commands no.
+    start : {"beginning", "end"}, int, datetime or None
+        Where to start instead of the history rules: the beginning of every
+        partition, its end (only what is written from now on), an offset, or
+        a time (the first message at or after it, by the broker's
+        ``offsets_for_times``; a naive datetime is UTC). Messages from a start
+        position are live ones (``history`` False).
     max_history_read : int, optional
         How far back an indexed component's history looks; default
         ``config.max_history_read`` (``$LSST_MAX_HISTORY_READ`` works too).
@@ -115,6 +140,7 @@ class Reader:
         config: KafkaConfig | None = None,
         session: Session | None = None,
         history: bool | None = None,
+        start: StartPosition | None = None,
         max_history_read: int | None = None,
         postprocess: Postprocess = "none",
         arrays: Arrays = "list",
@@ -127,6 +153,7 @@ class Reader:
         self._own_session = session is None
         self.session = session or Session(config, registry=registry)
         self._closed = False
+        self._start_position = start
         try:
             self._start(
                 component, topics, index, history, max_history_read, postprocess, arrays, queue_size, create_topics
@@ -157,6 +184,9 @@ class Reader:
         self.max_history_read = self.config.max_history_read if max_history_read is None else max_history_read
         self.queue_size = queue_size
         self.stats = ReaderStats()
+        self._down_since: float | None = None  # monotonic time the brokers were reported down
+        self._next_probe = 0.0
+        self._positions_unchecked = False
         self._buffer: deque[Any] = deque()  # raw Kafka messages, and decoded history
         if create_topics:
             session.ensure_topics(self.topics)
@@ -184,15 +214,19 @@ class Reader:
                 "fetch.max.bytes": 52428800,
                 "max.partition.fetch.bytes": 10485760,
                 "queued.min.messages": 200000,
+                # an offset past the end (a broker that lost its log, e.g. Tansu
+                # restarted) is reported to us, and we resume from what exists (_take)
+                "auto.offset.reset": "error",
+                "error_cb": self._on_error,
             }
         )
         self._partitions: dict[tuple[str, int], _Partition] = {}
+        self._history_deadline = _monotonic() + 3 * self.config.timeout
         try:
             self._assign(history)
         except BaseException:
             self.consumer.close()
             raise
-        self._history_deadline = _monotonic() + 3 * self.config.timeout
 
     def _class_of(self, topic: TopicInfo) -> Callable[..., Any] | None:
         return {
@@ -206,6 +240,9 @@ class Reader:
     # ------------------------------------------------------------------ start positions
 
     def _assign(self, history: bool | None) -> None:
+        """Assign every partition at its start, then read until each one's end at
+        start is known (its first end-of-partition event), so that what this
+        reader calls live is exactly what was written after it started."""
         timeout = self.config.timeout
         try:
             metadata = self.consumer.list_topics(timeout=timeout)
@@ -219,6 +256,10 @@ class Reader:
             wants_history = topic.kind == "event" if history is None else history
             for partition in sorted(meta.partitions):
                 tp = TopicPartition(topic.kafka_name, partition)
+                if self._start_position not in (None, "end"):
+                    assignment.append(TopicPartition(topic.kafka_name, partition, self._offset_of(tp)))
+                    continue
+                wants_history = wants_history and self._start_position is None
                 low, high = self.consumer.get_watermark_offsets(tp, timeout=timeout)
                 if not wants_history or high <= low:
                     start = high
@@ -226,10 +267,29 @@ class Reader:
                     start = max(low, high - self.max_history_read)
                 else:
                     start = high - 1
-                if wants_history and start < high:
-                    self._partitions[(topic.kafka_name, partition)] = _Partition(topic, high)
+                self._partitions[(topic.kafka_name, partition)] = _Partition(topic, wants_history, high)
                 assignment.append(TopicPartition(topic.kafka_name, partition, start))
         self.consumer.assign(assignment)
+        deadline = _monotonic() + timeout
+        while self._partitions and _monotonic() < deadline:
+            self._fill(0.05)
+
+    def _offset_of(self, tp: TopicPartition) -> int:
+        """The offset a start position names in one partition."""
+        start = self._start_position
+        if start == "beginning":
+            return OFFSET_BEGINNING
+        if isinstance(start, int):
+            return start
+        if isinstance(start, datetime.datetime):
+            moment = start if start.tzinfo else start.replace(tzinfo=datetime.UTC)
+            wanted = TopicPartition(tp.topic, tp.partition, int(moment.timestamp() * 1000))
+            try:
+                (found,) = self.consumer.offsets_for_times([wanted], timeout=self.config.timeout)
+            except KafkaException as exc:
+                raise KafkaIOError(f"{tp.topic}: cannot find the offset of {moment.isoformat()}: {exc}") from None
+            return found.offset if found.offset >= 0 else OFFSET_END  # none at or after it: the end
+        raise ConfigError(f"start must be 'beginning', 'end', an offset or a datetime, got {start!r}")
 
     # ------------------------------------------------------------------ reading
 
@@ -269,31 +329,102 @@ class Reader:
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
-                    # all of the partition that existed is read: its history is complete
+                    # all of the partition that existed is read: its end at start is known
                     # (also when compaction removed its last messages)
-                    state = partitions.get((message.topic(), message.partition()))
+                    state = partitions.pop((message.topic(), message.partition()), None)
                     if state is not None:
-                        self._release(state)
+                        self._release(state, message.offset())
+                elif error.code() == KafkaError._AUTO_OFFSET_RESET:
+                    self._resume_from_start(message.topic(), message.partition(), error)
                 else:
                     log.warning("Kafka error on %s: %s", message.topic(), error.str())
                 continue
             state = partitions.get((message.topic(), message.partition())) if partitions else None
             if state is None:
                 buffer.append(message)
-                continue
-            offset = message.offset()
-            if offset >= state.history_end:  # live: history, if any, goes first
-                self._release(state)
-                buffer.append(message)
-                continue
-            received = self._decode(message, message.topic(), offset)
-            if received is not None:  # history: keep the newest per salIndex
-                received.history = True
+            elif not state.history:
+                state.held.append(message)
+            elif (received := self._decode(message, message.topic(), message.offset())) is not None:
+                received.history = True  # keep the newest per salIndex
                 data = received.data
                 key = data.get("salIndex") if isinstance(data, dict) else getattr(data, "salIndex", None)
                 state.pending[key] = received
-            if offset >= state.history_end - 1:
-                self._release(state)
+
+    # ------------------------------------------------------------------ the broker's state
+
+    def _on_error(self, error: KafkaError) -> None:
+        """librdkafka's error callback (in a librdkafka thread)."""
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            if self._down_since is None:
+                self._down_since = _monotonic()
+                self.stats.broker_down_events += 1
+                log.error("all brokers at %s are down: the reader waits for them", self.config.bootstrap_servers)
+        elif error.code() != KafkaError._TRANSPORT:  # transport errors come with every reconnect attempt
+            log.warning("Kafka error: %s", error.str())
+
+    @property
+    def broker_down(self) -> bool:
+        """True while the brokers are unreachable (librdkafka reported all of them down)."""
+        return self._down_since is not None
+
+    @property
+    def broker_down_for(self) -> float:
+        """Seconds the brokers have been down (0 when they are up)."""
+        return 0.0 if self._down_since is None else _monotonic() - self._down_since
+
+    def _broker_back(self) -> None:
+        if self._down_since is not None:
+            log.warning("the brokers at %s are back after %.1f s", self.config.bootstrap_servers, self.broker_down_for)
+            self._down_since = None
+            self._positions_unchecked = True
+
+    def _check_positions(self) -> None:
+        """After the brokers came back: a partition now shorter than this reader's
+        position lost its log (a broker that keeps topics in memory restarted, and
+        does not answer such a fetch with "offset out of range" as Apache Kafka
+        does): resume it from the first message it has, and say so. Retried (once
+        a second) until every partition answers (a topic may be made again later)."""
+        now = _monotonic()
+        if now < self._next_probe:
+            return
+        self._next_probe = now + 1.0
+        try:
+            positions = self.consumer.position(self.consumer.assignment())
+            ends = [(tp, self.consumer.get_watermark_offsets(tp, timeout=0.5)[1]) for tp in positions]
+        except KafkaException:
+            return
+        for tp, end in ends:
+            if tp.offset >= 0 and end < tp.offset:
+                self._resume_from_start(tp.topic, tp.partition, f"its end is {end}, the position was {tp.offset}")
+        self._positions_unchecked = False
+
+    def _probe(self) -> None:
+        """While down and idle, ask for metadata now and then: an answer means the brokers are back."""
+        now = _monotonic()
+        if now < self._next_probe:
+            return
+        self._next_probe = now + 1.0
+        try:
+            self.consumer.list_topics(timeout=0.5)
+        except KafkaException:
+            return
+        self._broker_back()
+
+    def _resume_from_start(self, topic: str, partition: int, error: KafkaError | str) -> None:
+        """The broker no longer has our position (its log was lost or truncated):
+        go on from the first message it has, and say so."""
+        self.stats.offset_resets += 1
+        log.warning(
+            "%s [%d]: the broker no longer has this reader's position (its log was lost or truncated): "
+            "reading resumes from the first message it has (%s)",
+            topic,
+            partition,
+            error if isinstance(error, str) else error.str(),
+        )
+        try:
+            self.consumer.seek(TopicPartition(topic, partition, OFFSET_BEGINNING))
+        except KafkaException as exc:
+            log.error("%s [%d]: cannot resume: %s", topic, partition, exc)
 
     def drain(self, limit: int) -> list[Received]:
         """Up to ``limit`` messages already fetched, without waiting (counted as delivered)."""
@@ -315,13 +446,27 @@ class Reader:
                 return received
         return None
 
-    def _release(self, state: _Partition) -> None:
-        """Deliver a partition's history; from now on it is live and untracked."""
+    def _release(self, state: _Partition, end: int | None) -> None:
+        """The partition's end at start is ``end`` (None: not known in time): deliver
+        its history, drop what it held from before the start, and go live."""
         self._buffer.extend(sorted(state.pending.values(), key=lambda r: r.offset))
-        state.pending.clear()
-        for key, value in list(self._partitions.items()):
-            if value is state:
-                del self._partitions[key]
+        if end is None:
+            self._buffer.extend(state.held)
+            return
+        older = [m for m in state.held if m.offset() < end]
+        self._buffer.extend(m for m in state.held if m.offset() >= end)
+        if older:
+            self.stats.skipped_at_start += len(older)
+            log.warning(
+                "%s [%d]: the broker reported its end at offset %d but it ended at %d: %d messages written "
+                "before this reader started were skipped, not delivered as live (Tansu reports the last "
+                "batch's base offset + 1 as the end)",
+                state.topic.kafka_name,
+                older[0].partition(),
+                state.reported_end,
+                end,
+                len(older),
+            )
 
     def _fill(self, timeout: float) -> None:
         """Take what Kafka has ready; wait up to ``timeout`` only when it has nothing.
@@ -339,12 +484,18 @@ class Reader:
         except KafkaException as exc:
             raise KafkaIOError(f"reading from {self.config.bootstrap_servers}: {exc}") from None
         if messages:
+            if self._down_since is not None:
+                self._broker_back()
             self._take(messages)
+        elif self._down_since is not None:
+            self._probe()
+        elif self._positions_unchecked:
+            self._check_positions()
         elif self._partitions and _monotonic() > self._history_deadline:
             # a partition's end should have been reported long ago: deliver its
             # history rather than hold it (never reached on a broker that reports it)
-            for state in list(self._partitions.values()):
-                self._release(state)
+            for key in list(self._partitions):
+                self._release(self._partitions.pop(key), None)
 
     def next(self, timeout: float | None = None) -> Received | None:
         """The next message, or None if none came within ``timeout`` seconds (None: wait)."""

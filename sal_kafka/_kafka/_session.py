@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,8 +27,41 @@ from ._transport import AdminLike, ConsumerLike, KafkaTransport, ProducerLike, T
 
 __all__ = ["Session", "ensure_topics", "topic_settings"]
 
-#: librdkafka's own log lines go here (through Python logging, not stderr).
+
+class RateLimit(logging.Filter):
+    """Let one record of a kind through per ``period`` seconds, then say how many were held back.
+
+    librdkafka repeats a failure on every reconnect attempt (a broker that is
+    down gives a line every few ms per client); the first says it, a count says
+    how long it went on.
+    """
+
+    def __init__(self, period: float = 30.0) -> None:
+        super().__init__()
+        self.period = period
+        self._last: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # the kind: the facility and what follows the client's name (no timestamps, same host)
+        text = record.getMessage()
+        kind = text.split("]: ", 1)[-1][:80]
+        now = time.monotonic()
+        with self._lock:
+            last, held = self._last.get(kind, (0.0, 0))
+            if now - last < self.period:
+                self._last[kind] = (last, held + 1)
+                return False
+            self._last[kind] = (now, 0)
+        if held:
+            record.msg = f"{text} ({held} more like it in the last {self.period:.0f} s)"
+            record.args = ()
+        return True
+
+
+#: librdkafka's own log lines go here (through Python logging, not stderr), rate-limited.
 librdkafka_log = logging.getLogger("sal_kafka.librdkafka")
+librdkafka_log.addFilter(RateLimit())
 
 
 def topic_settings(topic: TopicInfo) -> dict[str, str]:
