@@ -26,7 +26,29 @@ def _py_name(f: FieldInfo) -> str:
 #: Imports each generated module starts with.
 HEADERS: dict[str, str] = {
     "msgspec": ("import enum\nfrom typing import Annotated\n\nimport msgspec\nfrom msgspec import Meta\n"),
-    "attrs": ("import enum\n\nimport attrs\nfrom attrs import validators as v\n"),
+    "attrs": (
+        "import enum\nfrom collections.abc import Callable\nfrom typing import Any\n\n"
+        "import attrs\nfrom attrs import validators as v\n\n\n"
+        "def _sal_int(lo: int, hi: int) -> Callable[[Any, Any, Any], None]:\n"
+        '    """An int in [lo, hi], not a bool (bool is an int to isinstance)."""\n\n'
+        "    def check(instance: Any, attribute: Any, value: Any) -> None:\n"
+        "        if type(value) is bool or not isinstance(value, int):\n"
+        '            raise TypeError(f"{attribute.name!r} must be int, got {type(value).__name__}")\n'
+        "        if not lo <= value <= hi:\n"
+        '            raise ValueError(f"{attribute.name!r} must be in [{lo}, {hi}], got {value}")\n\n'
+        "    return check\n\n\n"
+        "def _sal_ints(count: int, lo: int, hi: int) -> Callable[[Any, Any, Any], None]:\n"
+        '    """A list of exactly count ints in [lo, hi]."""\n'
+        "    item = _sal_int(lo, hi)\n\n"
+        "    def check(instance: Any, attribute: Any, value: Any) -> None:\n"
+        "        if not isinstance(value, list):\n"
+        '            raise TypeError(f"{attribute.name!r} must be a list, got {type(value).__name__}")\n'
+        "        if len(value) != count:\n"
+        '            raise ValueError(f"Length of {attribute.name!r} must be {count}, got {len(value)}")\n'
+        "        for x in value:\n"
+        "            item(instance, attribute, x)\n\n"
+        "    return check\n"
+    ),
 }
 
 
@@ -108,13 +130,15 @@ def _msgspec_field(f: FieldInfo) -> str:
 
 def _attrs_validator(f: FieldInfo) -> str:
     scalar = _py_name(f)
+    rng = INT_RANGES.get(f.sal_type)
     if f.count > 1:
+        if rng is not None:  # integer items: type (not bool) and range, as the scalars
+            return f"_sal_ints({f.count}, {rng[0]}, {rng[1]})"
         return f"v.and_(v.instance_of(list), v.min_len({f.count}), v.max_len({f.count}))"
     kinds = "(int, float)" if scalar == "float" else scalar
     checks = [f"v.instance_of({kinds})"]
-    rng = INT_RANGES.get(f.sal_type)
     if rng is not None:
-        checks += [f"v.ge({rng[0]})", f"v.le({rng[1]})"]
+        checks = [f"_sal_int({rng[0]}, {rng[1]})"]
     if f.max_length:
         checks.append(f"v.max_len({f.max_length})")
     check = checks[0] if len(checks) == 1 else f"v.and_({', '.join(checks)})"

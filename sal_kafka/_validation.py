@@ -27,7 +27,7 @@ Modes, by name (`MODES`):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Final
 
 from ._errors import ConfigError
@@ -76,7 +76,7 @@ def _scalar_problem(f: FieldInfo, v: Any, path: str, strict: bool) -> str | None
     if kind in INT_RANGES:
         if (strict and type(v) is bool) or (not isinstance(v, int) and not _is_integer_like(v)):
             return f"Expected int, got {_type_name(v)} - at {path}"
-        lo, hi = INT_RANGES[kind] if strict else AVRO_RANGES["long"]
+        lo, hi = INT_RANGES[kind] if strict else AVRO_RANGES[f.type_info.avro]
         if not lo <= v <= hi:
             return f"Expected int in [{lo}, {hi}] ({kind}), got {v} - at {path}"
         return None
@@ -104,7 +104,7 @@ def _is_float_like(v: Any) -> bool:
 def _array_problem(f: FieldInfo, v: Any, path: str, strict: bool) -> str | None:
     if isinstance(v, (str, bytes, Mapping)) or not hasattr(v, "__len__"):
         return f"Expected array, got {_type_name(v)} - at {path}"
-    if strict and len(v) != f.count:
+    if len(v) != f.count:  # every mode: a SAL array has exactly Count items
         return f"Expected {f.count} items, got {len(v)} - at {path}"
     for i, item in enumerate(v):
         problem = _scalar_problem(f, item, f"{path}[{i}]", strict)
@@ -119,19 +119,21 @@ def _getter(record: Any) -> Any:
     return lambda name, default: getattr(record, name, default)
 
 
-def explain(topic: TopicInfo, record: Any, strict: bool = True) -> str | None:
+def explain(topic: TopicInfo, record: Any, strict: bool = True, only: Collection[str] | None = None) -> str | None:
     """The first problem of ``record`` for ``topic``, as a message, or None.
 
     ``strict`` applies the rules of the ``strict`` mode; otherwise only what
-    Avro itself cannot represent is reported (wrong types, 64-bit overflow,
-    float32 overflow). The message has the form
+    the schema itself cannot hold is reported (unknown fields, wrong types,
+    integers beyond their Avro type, float32 overflow, arrays of another length
+    than Count). ``only`` looks at these fields alone (unknown ones included).
+    The message has the form
     ``Component.attr_name: Expected ..., got ... - at $.field[index]``.
     """
-    problem = _record_problem(topic, record, strict)
+    problem = _record_problem(topic, record, strict, only)
     return f"{topic.full_name}: {problem}" if problem else None
 
 
-def _record_problem(topic: TopicInfo, record: Any, strict: bool) -> str | None:
+def _record_problem(topic: TopicInfo, record: Any, strict: bool, only: Collection[str] | None = None) -> str | None:
     if isinstance(record, Mapping):
         unknown = [k for k in record if k not in topic.fields]
         if unknown:
@@ -140,6 +142,8 @@ def _record_problem(topic: TopicInfo, record: Any, strict: bool) -> str | None:
         return f"Expected a dict or a data class, got {_type_name(record)} - at $"
     get = _getter(record)
     for f in topic.fields.values():
+        if only is not None and f.name not in only:
+            continue
         value = get(f.name, _MISSING)
         path = f"$.{f.name}"
         if value is _MISSING:

@@ -72,8 +72,12 @@ def test_generated_validation_matches(generated: tuple[str, Path]) -> None:
             with pytest.raises(msgspec.ValidationError, match=r"Expected `int` <= 255 - at `\$.byte0\[1\]`"):
                 msgspec.convert({"byte0": [0, 300, 0, 0, 0]}, cls)
         else:
-            with pytest.raises(ValueError, match="Length of 'int0' must be >= 5"):
+            with pytest.raises(ValueError, match="Length of 'int0' must be 5, got 1"):
                 cls(int0=[1])
+            with pytest.raises(ValueError, match=r"'byte0' must be in \[0, 255\], got 300"):
+                cls(byte0=[0, 300, 0, 0, 0])
+            with pytest.raises(TypeError, match="'int0' must be int, got bool"):
+                cls(int0=[1, 2, True, 4, 5])
     if style == "msgspec":  # attrs classes refuse the bad length already when built
         with pytest.raises(ValidationError, match=r"Expected 5 items, got 4 - at \$.int0"):
             Codec(topic).encode(gen_cls(int0=[1, 2, 3, 4]), "strict")

@@ -6,7 +6,17 @@ import threading
 
 import pytest
 
-from sal_kafka import ComponentInfo, ConfigError, KafkaConfig, KafkaIOError, Reader, SchemaRegistry, Session, Writer
+from sal_kafka import (
+    ComponentInfo,
+    ConfigError,
+    KafkaConfig,
+    KafkaIOError,
+    Reader,
+    SchemaRegistry,
+    Session,
+    ValidationError,
+    Writer,
+)
 from sal_kafka.testing import MemoryTransport, sample_record
 from tests.conftest import BUNDLED
 
@@ -110,3 +120,49 @@ def test_writes_after_close_are_refused(session: Session) -> None:
     writer.close()
     with pytest.raises(KafkaIOError, match="the writer is closed"):
         writer.write(inclinometerAngle=1.0)
+
+
+# ----------------------------------------------------------------------------- validation across writes
+
+
+def test_unknown_fields_are_refused_in_every_mode_and_poison_nothing(session: Session) -> None:
+    for mode in ("none", "custom", "dataclass", "msgspec", "attrs", "strict"):
+        writer = Writer(KTEST, "evt_scalars", index=1, session=session, validation=mode)  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="Unknown field 'bogus' - at \\$"):
+            writer.write(bogus=1)
+        assert writer.write(int0=5)["int0"] == 5, mode  # the refused write left nothing behind
+
+
+def test_the_error_names_the_field_of_this_write(session: Session) -> None:
+    writer = Writer(KTEST, "evt_scalars", index=1, session=session, validation="attrs")
+    with pytest.raises(ValidationError, match=r"Expected int, got bool - at \$.int0"):
+        writer.write(int0=True)
+    with pytest.raises(ValidationError, match=r"\(long\), got 1099511627776 - at \$.long0$"):
+        writer.write(long0=2**40)
+
+
+@pytest.mark.parametrize("mode", ["none", "custom", "dataclass"])
+def test_lax_modes_never_write_what_the_schema_cannot_hold(session: Session, mode: str) -> None:
+    """Avro int is 32 bits and a SAL array has Count items, whatever the mode;
+    a byte of 300 is an Avro int (SAL ranges are the strict modes' job: docs/codec.md)."""
+    scalars = Writer(KTEST, "evt_scalars", index=1, session=session, validation=mode)  # type: ignore[arg-type]
+    with pytest.raises(
+        ValidationError, match=r"Expected int in \[-2147483648, 2147483647\] \(int\), got 1099511627776 - at \$.int0"
+    ):
+        scalars.write(int0=2**40)
+    arrays = Writer(KTEST, "evt_arrays", index=1, session=session, validation=mode)  # type: ignore[arg-type]
+    count = arrays.topic.fields["int0"].count
+    with pytest.raises(ValidationError, match=rf"Expected {count} items, got {count - 1} - at \$.int0"):
+        arrays.write(int0=[1] * (count - 1))
+    with pytest.raises(
+        ValidationError, match=r"Expected int in \[-2147483648, 2147483647\] \(int\), got 4294967296 - at \$.int0\[0\]"
+    ):
+        arrays.write(int0=[2**32] * count)
+    assert scalars.write(byte0=300)["byte0"] == 300
+
+
+def test_attrs_mode_checks_integer_array_items(session: Session) -> None:
+    arrays = Writer(KTEST, "evt_arrays", index=1, session=session, validation="attrs")
+    count = arrays.topic.fields["byte0"].count
+    with pytest.raises(ValidationError, match=r"Expected int in \[0, 255\] \(byte\), got 300 - at \$.byte0\[0\]"):
+        arrays.write(byte0=[300] * count)

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from .._model import FieldInfo, TopicInfo
-from .._saltypes import INT_RANGES, SAL_TYPE_TABLE
+from .._saltypes import AVRO_RANGES, INT_RANGES, SAL_TYPE_TABLE
 from . import _runtime as rt
 
 __all__ = ["CompiledCodec", "compile_codec", "compile_numpy_decoders", "codec_source"]
@@ -120,7 +120,8 @@ class _Gen:
             return f"{self.const('fa', writer)}({value})"
         if f.sal_type == "boolean":
             return f"{self.const('ba', rt.bool_array_writer(f.count))}({value})"
-        return f"{self.const('la', rt.long_array_writer(f.count))}({value})"
+        lo, hi = AVRO_RANGES[f.type_info.avro]  # whatever the mode, never beyond the Avro type
+        return f"{self.const('la', rt.long_array_writer(f.count, lo, hi))}({value})"
 
     def _write_parts(self, value: Callable[[FieldInfo], str]) -> list[str]:
         """Expressions whose bytes, joined, are the record; ``value(f)`` reads a field."""
@@ -150,7 +151,17 @@ class _Gen:
         return ["    return b''.join(("] + [f"        {p}," for p in parts] + ["    ))"]
 
     def encoder(self, style: str) -> list[str]:
-        return [f"def encode_{style}(r):", *self._write_parts(lambda f: self._get(f, style))]
+        """The encoder without validation. Still, whatever the mode, it writes nothing
+        the schema does not allow: unknown keys (dicts), Avro ints beyond 32 bits and
+        arrays of another length than Count are refused (one C-level check each)."""
+        lines = [f"def encode_{style}(r):"]
+        if style == "dict":  # every field is read below: equal sizes mean no unknown key
+            lines.append(f"    if len(r) != {len(self.fields)}: raise _Corrupt('fields')")
+        ints = [f for f in self.fields if f.count == 1 and not f.nullable and f.type_info.avro == "int"]
+        if ints:
+            pack = self.const("ai", struct.Struct("<" + "i" * len(ints)).pack)
+            lines.append(f"    {pack}({', '.join(self._get(f, style) for f in ints)})")
+        return lines + self._write_parts(lambda f: self._get(f, style))
 
     # ------------------------------------------------------------------ strict encoder
 

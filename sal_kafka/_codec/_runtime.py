@@ -114,9 +114,16 @@ def fixed_array_writer(count: int, code: str) -> Callable[[Any], bytes]:
     def write(a: Any) -> bytes:
         if (type(a) is list or type(a) is tuple) and len(a) == count:
             return prefix + pack(*a) + b"\x00"
+        _check_count(a, count)
         return write_fixed_array(a, code)
 
     return write
+
+
+def _check_count(a: Any, count: int) -> None:
+    """A SAL array has exactly Count items, whatever the validation mode."""
+    if len(a) != count:
+        raise CorruptDataError(f"Expected {count} items, got {len(a)}")
 
 
 # Encoded varints of zig-zag values below 2**14 (ints -8192..8191): one
@@ -124,9 +131,10 @@ def fixed_array_writer(count: int, code: str) -> Callable[[Any], bytes]:
 _TWO_BYTES = [bytes((z,)) if z < 128 else bytes(((z & 0x7F) | 0x80, z >> 7)) for z in range(1 << 14)]
 
 
-def long_array_writer(count: int) -> Callable[[Any], bytes]:
-    """Writer of an int/long array field of ``count`` items: table lookups for
-    items in -8192..8191, the general path for anything else."""
+def long_array_writer(count: int, lo: int = -(2**63), hi: int = 2**63 - 1) -> Callable[[Any], bytes]:
+    """Writer of an int/long array field of ``count`` items in ``lo..hi`` (the Avro
+    type's range): table lookups for items in -8192..8191, the general path
+    (which checks the range) for anything else."""
     prefix = write_long(count)
     table = _TWO_BYTES
 
@@ -136,7 +144,12 @@ def long_array_writer(count: int) -> Callable[[Any], bytes]:
                 return prefix + b"".join([table[(v << 1) ^ (v >> 63)] for v in a]) + b"\x00"
             except IndexError:
                 pass  # a value outside -8192..8191: the general path
-        return write_long_array(a)
+        _check_count(a, count)
+        items = a.tolist() if _is_ndarray(a) else a
+        for v in items:
+            if not lo <= v <= hi:
+                raise OverflowError(f"{v} is outside the Avro type's range [{lo}, {hi}]")
+        return write_long_array(items)
 
     return write
 
@@ -147,6 +160,7 @@ def bool_array_writer(count: int) -> Callable[[Any], bytes]:
     def write(a: Any) -> bytes:
         if type(a) is list and len(a) == count:
             return prefix + bytes(map(bool, a)) + b"\x00"
+        _check_count(a, count)
         return write_bool_array(a)
 
     return write

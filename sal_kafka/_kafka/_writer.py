@@ -15,12 +15,12 @@ import attrs
 from confluent_kafka import KafkaError, Message
 
 from .._codec import Codec
-from .._errors import ConfigError, KafkaIOError
+from .._errors import ConfigError, KafkaIOError, ValidationError
 from .._model import ComponentInfo, TopicInfo
 from .._records import as_dict
 from .._registry import SchemaRegistry
 from .._types import ACKS, Acks, Validation
-from .._validation import check_mode
+from .._validation import check_mode, explain
 from ._config import KafkaConfig
 from ._session import Session
 from ._time import TAI_MINUS_UTC
@@ -30,6 +30,8 @@ __all__ = ["Writer", "AsyncWriter", "WriterStats", "LatencyHistogram", "MAX_SEQ_
 #: private_seqNum runs from 1 to this, then wraps to 1 (4-byte signed, as ts_salobj).
 MAX_SEQ_NUM = (1 << 31) - 1
 _ACKS: dict[str, Acks] = {"0": "0", "1": "1", "all": "all", "-1": "all"}
+# modes that check only what the schema itself cannot hold (see sal_kafka._validation)
+_LAX_MODES = frozenset({"none", "custom", "dataclass", "dataclass_and_decode"})
 
 
 def message_key(topic: TopicInfo, index: int) -> bytes:
@@ -310,7 +312,11 @@ class Writer:
         record["private_efdStamp"] = utc
         record["private_seqNum"] = seq
         record["private_rcvStamp"] = 0.0
-        value = self._encode(record, validation or self.validation)
+        mode = validation or self.validation
+        try:
+            value = self._encode(record, mode)
+        except ValidationError as exc:
+            raise self._blame(exc, record, mode, data, fields) from None
         self._produce(value)
         if seq_num is None:
             self._seq_num = seq
@@ -318,6 +324,15 @@ class Writer:
         if wait:
             self.flush()
         return record
+
+    def _blame(
+        self, exc: ValidationError, record: dict[str, Any], mode: str, data: Any, fields: dict[str, Any]
+    ) -> ValidationError:
+        """The error of the fields given in this call first: a field that an earlier
+        write in a laxer mode let through must not take the blame for a new one."""
+        given = set(fields) | (set(as_dict(data)) if data is not None else set())
+        problem = explain(self.topic, record, strict=mode not in _LAX_MODES, only=given)
+        return ValidationError(problem) if problem else exc
 
     def _produce(self, value: bytes) -> None:
         producer = self.producer
