@@ -69,9 +69,12 @@ class Stack:
     ----------
     workdir : path, optional
         Where the registry's SQLite file and the logs go (a temporary folder by default).
+    registry_metrics : str, optional
+        ``[host:]port`` where the registry serves its Prometheus metrics.
     """
 
-    def __init__(self, workdir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, workdir: str | os.PathLike[str] | None = None, registry_metrics: str | None = None) -> None:
+        self.registry_metrics = registry_metrics
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="sal-kafka-dev-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -137,6 +140,7 @@ class Stack:
                     str(self.registry_port),
                     "--db",
                     str(self.workdir / "registry.db"),
+                    *(["--metrics-port", self.registry_metrics] if self.registry_metrics else []),
                 ],
                 "registry.log",
                 detach,
@@ -224,10 +228,9 @@ class DemoRun(NamedTuple):
         return f"{self.component}.{self.topic} n={self.number} {' '.join(self.writer_options)}{reader}"
 
 
-# Runs that read live data right after others have written have topics of
-# their own (another sub-namespace): after a batched run, Tansu reports the
-# high watermark as the last batch's base offset + 1, and a reader starting
-# there, inside a batch, is served nothing until later (Apache Kafka reports the end).
+# Runs of many messages have topics of their own (another sub-namespace):
+# Tansu's memory storage lists every stored batch of a partition on each
+# fetch pass, so a fetch costs more as a topic grows (Apache Kafka indexes).
 DEMO = [
     DemoRun("sal", "KMirror", "tel_forceActuatorData", 20000, ("--validation", "strict", "--acks", "1")),
     DemoRun(

@@ -65,7 +65,7 @@ Acks = Literal["0", "1", "all"]
 ACKS: Final[tuple[Acks, ...]] = get_args(Acks)
 
 #: What registering one subject did.
-RegistrationStatus = Literal["new", "updated", "unchanged", "incompatible", "error"]
+RegistrationStatus = Literal["new", "updated", "unchanged", "incompatible", "error", "skipped"]
 REGISTRATION_STATUSES: Final[tuple[RegistrationStatus, ...]] = get_args(RegistrationStatus)
 
 #: Schema compatibility levels of a Confluent registry.

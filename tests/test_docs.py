@@ -13,7 +13,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 _BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 _FROM_IMPORT = re.compile(r"^from (sal_kafka(?:\.\w+)?) import (?:\(([\w,\s]+)\)|([\w, ]+))", re.MULTILINE)
 _ATTRIBUTE = re.compile(r"\bsal_kafka\.([A-Za-z]\w*)(?:\.([A-Za-z]\w*))?")
-NAMESPACES = ("wire", "schemas", "types", "testing")
+NAMESPACES = ("wire", "schemas", "types", "testing", "observe")
 
 
 def _names(code: str) -> set[tuple[str, str]]:
@@ -50,3 +50,10 @@ def test_every_public_name_is_documented_in_the_index() -> None:
     for module in ("sal_kafka", *(f"sal_kafka.{n}" for n in NAMESPACES)):
         undocumented = [n for n in importlib.import_module(module).__all__ if f"`{n}`" not in index]
         assert undocumented == [], f"docs/index.md does not list {module}: {undocumented}"
+
+
+def test_every_metric_is_in_the_table() -> None:
+    from sal_kafka.observe import METRIC_NAMES
+
+    page = (ROOT / "docs" / "observe.md").read_text()
+    assert [n for n in METRIC_NAMES if f"`{n}`" not in page] == []

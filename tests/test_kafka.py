@@ -554,3 +554,49 @@ def test_read_reports_missing_messages_and_fails(stack: Stack, kafka_config: Kaf
     assert done.stderr.strip().splitlines()[-1] == (
         "sal-kafka read: error: 10 of 10 messages missing (no message for 1.0 s)"
     )
+
+
+def test_sigterm_on_dev_leaves_nothing_behind() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sal_kafka", "dev"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.stdout is not None
+    pids: list[int] = []
+    warned, workdir = False, None
+    for line in proc.stdout:
+        warned = warned or line.startswith("note: the embedded Tansu broker keeps everything in memory")
+        if line.startswith("broker pid"):
+            pids = [int(w) for w in line.replace(",", "").split() if w.isdigit()]
+        if line.startswith("work folder "):
+            workdir = Path(line.split(" ", 2)[2].strip())
+        if line.startswith("running "):
+            break
+    assert workdir is not None and workdir.is_dir()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 130  # as interrupted
+    assert warned and len(pids) == 2
+    for pid in pids:  # stop() waited for both
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not workdir.exists()
+
+
+def test_read_jsonl_prints_one_object_per_message(stack: Stack, kafka_config: KafkaConfig) -> None:
+    mirror = load("KMirror", kafka_config)
+    with Writer(mirror, "evt_detailedState", config=kafka_config) as writer:
+        writer.write(detailedState=4, wait=True)
+    env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=kafka_config.topic_subname)
+    done = subprocess.run(
+        [sys.executable, "-m", "sal_kafka", "read", "KMirror", "evt_detailedState", "-n", "1", "--jsonl"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.splitlines()
+    record = json.loads(line)
+    assert set(record) == {"topic", "partition", "offset", "key", "timestamp", "message"}
+    assert record["topic"] == writer.topic.kafka_name and record["partition"] == 0 and record["offset"] == 0
+    assert record["key"] == '{ "name": "KMirror", "topic": "logevent_detailedState" }'
+    assert record["message"]["detailedState"] == 4 and record["timestamp"] > 0

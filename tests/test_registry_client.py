@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from sal_kafka import (
@@ -19,7 +23,7 @@ from sal_kafka import (
     TopicInfo,
 )
 from sal_kafka._cli import main
-from tests.conftest import BUNDLED
+from tests.conftest import BUNDLED, SAL_INTERFACES, needs_corpus
 from tests.registry_server import RegistryProcess, free_port
 
 pytestmark = pytest.mark.server
@@ -149,3 +153,41 @@ def test_config_from_environment() -> None:
     assert conf["ssl.ca.location"] == "/etc/ca.pem" and conf["timeout"] == 3.5
     assert "secret" not in repr(config)
     assert RegistryConfig.from_env(env, url="http://other:1").url == "http://other:1"
+
+
+@needs_corpus
+def test_a_registry_killed_during_registration_stops_it_at_once(tmp_path: Path) -> None:
+    """kill -9 the registry while all of ts_xml is being registered: the command stops at the
+    first sign (bounded retries), then one error line names the URL and what was done."""
+    server = RegistryProcess(tmp_path / "killed.db").start()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sal_kafka",
+            "registry",
+            "register",
+            "--url",
+            server.url,
+            "--xml-dir",
+            str(SAL_INTERFACES),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(httpx.get(f"{server.url}/subjects").json()) < 200:  # under way
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    killed_at = time.monotonic()
+    server.kill()
+    out, err = proc.communicate(timeout=120)
+    assert time.monotonic() - killed_at < 30
+    assert proc.returncode == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"sal-kafka registry register: error: the registry at {server.url} stopped answering: "
+    )
+    assert "not attempted" in lines[0]
+    assert len(out.splitlines()) < 3500  # not a line per subject that failed

@@ -248,3 +248,59 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path: Any) -> None:
         assert new_id > max(acknowledged.values())
     finally:
         restarted.stop()
+
+
+# ----------------------------------------------------------------------------- hostile input and access
+
+
+def test_bad_input_is_a_4xx_not_a_store_error(registry: RegistryProcess) -> None:
+    assert httpx.get(f"{registry.url}/schemas/ids/{10**26}").json() == {
+        "error_code": 40403,
+        "message": "Schema not found",
+    }
+    deep = "[" * 100_000 + "]" * 100_000
+    answer = httpx.post(f"{registry.url}/subjects/d-value/versions", content=deep, headers={"Content-Type": CT})
+    assert answer.status_code == 400 and "nested too deeply" in answer.json()["message"]
+    nested: Any = "int"
+    for i in range(40):
+        nested = {"type": "record", "name": f"r{i}", "fields": [{"name": "f", "type": nested}]}
+    answer = httpx.post(f"{registry.url}/subjects/n-value/versions", json={"schema": json.dumps(nested)})
+    assert answer.status_code == 422 and "nested deeper than 32 levels" in answer.json()["message"]
+
+
+def test_a_huge_schema_is_refused_and_others_are_served_meanwhile(registry: RegistryProcess) -> None:
+    fields = [{"name": f"f{i}", "type": "double", "default": 0.0, "doc": "x" * 40} for i in range(60_000)]
+    huge = json.dumps({"type": "record", "name": "huge", "fields": fields})
+    results: dict[str, Any] = {}
+
+    def post() -> None:
+        results["huge"] = httpx.post(f"{registry.url}/subjects/h-value/versions", json={"schema": huge}, timeout=60)
+
+    thread = threading.Thread(target=post)
+    thread.start()
+    start = time.monotonic()
+    assert httpx.get(f"{registry.url}/subjects", timeout=10).status_code == 200  # not blocked
+    thread.join(60)
+    assert time.monotonic() - start < 30
+    assert results["huge"].status_code == 422 and "characters, more than" in results["huge"].json()["message"]
+
+
+def test_basic_authentication(tmp_path: Any) -> None:
+    server = RegistryProcess(tmp_path / "auth.db", extra=["--user", "alice:secret"]).start(check=False)
+    try:
+        anonymous = httpx.get(f"{server.url}/subjects")
+        assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Basic")
+        assert httpx.get(f"{server.url}/subjects", auth=("alice", "wrong")).status_code == 401
+        assert httpx.get(f"{server.url}/subjects", headers={"Authorization": "Basic !!"}).status_code == 401
+        assert httpx.get(f"{server.url}/subjects", auth=("alice", "secret")).json() == []
+        client = SchemaRegistryClient({"url": server.url, "basic.auth.user.info": "alice:secret"})
+        assert client.register_schema("a-value", Schema(V1, "AVRO")) == 1
+    finally:
+        server.stop()
+
+
+def test_serving_beyond_loopback_without_users_warns(tmp_path: Any) -> None:
+    server = RegistryProcess(tmp_path / "open.db", host="0.0.0.0").start(check=False)
+    server.stop()
+    assert server.proc is not None and server.proc.stderr is not None
+    assert "beyond loopback with no authentication" in server.proc.stderr.read().decode()

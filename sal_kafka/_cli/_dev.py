@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from typing import Any
 
@@ -22,6 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--keep", action="store_true", help="leave the stack running and print its addresses")
     parser.add_argument("--workdir", help="where the registry file and logs go (default: a temporary folder)")
+    parser.add_argument(
+        "--metrics-port", metavar="[HOST:]PORT", help="serve the registry's Prometheus metrics at /metrics there"
+    )
     parser.set_defaults(func=run)
 
 
@@ -41,11 +45,25 @@ def _table(rows: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+MEMORY_WARNING = (
+    "note: the embedded Tansu broker keeps everything in memory: if it stops or restarts, every topic and "
+    "every message is gone, delivered ones included (the registry's schemas are kept in its SQLite file)"
+)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM ends the demo as Ctrl-C does: the stack and its folder are cleaned up."""
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
-    stack = Stack(args.workdir)
+    signal.signal(signal.SIGTERM, _terminate)
+    stack = Stack(args.workdir, registry_metrics=args.metrics_port)
     print(f"starting the Tansu broker on {stack.bootstrap_servers} and the registry on {stack.registry_url} ...")
+    print(MEMORY_WARNING, flush=True)
     stack.start(detach=args.keep)
     print(f"broker pid {stack.processes[0].pid}, registry pid {stack.processes[1].pid}", flush=True)
+    print(f"work folder {stack.workdir}", flush=True)
     try:
         components = load_components()
         with Session(stack.config()) as session:

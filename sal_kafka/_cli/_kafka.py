@@ -11,8 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._kafka import KafkaConfig, LatencyHistogram, Reader, Writer, sample_record
+import attrs
+import msgspec
+
+from .._kafka import KafkaConfig, LatencyHistogram, Reader, Session, Writer, sample_record
 from .._model import ComponentInfo
+from .._observe import Metrics, serve_metrics
 from .._types import ACKS, ARRAYS, POSTPROCESS, VALIDATION_MODES
 
 
@@ -23,6 +27,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registry-url", help="default: $SAL_KAFKA_SCHEMA_REGISTRY_URL, then http://127.0.0.1:8081")
     parser.add_argument("--xml-dir", help="folder holding SALSubsystems.xml (default: bundled xml_schemas/)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--metrics-port", metavar="[HOST:]PORT", help="serve Prometheus metrics at /metrics there")
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,6 +66,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     read.add_argument("--no-history", action="store_true", help="skip the history of events")
     read.add_argument(
+        "--jsonl",
+        action="store_true",
+        help='print each message as a JSON line: {"topic", "partition", "offset", "key", "timestamp", "message"}',
+    )
+    read.add_argument(
         "--ready-file", help="create this file once the reader is assigned its start positions (for scripts)"
     )
     read.set_defaults(func=run_read)
@@ -68,6 +78,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _config(args: argparse.Namespace) -> KafkaConfig:
     return KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
+
+
+def _session(args: argparse.Namespace, config: KafkaConfig) -> Session:
+    """The command's session; with ``--metrics-port``, its metrics served there."""
+    metrics = Metrics() if args.metrics_port else None
+    if metrics is not None:
+        host, port = serve_metrics(args.metrics_port, metrics)
+        print(f"metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
+    return Session(config, metrics=metrics)
 
 
 def _component(args: argparse.Namespace, config: KafkaConfig) -> ComponentInfo:
@@ -84,16 +103,19 @@ def run_write(args: argparse.Namespace) -> int:
     config = _config(args)
     component = _component(args, config)
     acks = "0" if args.nowait_ack else args.acks
-    with Writer(
-        component,
-        args.topic,
-        index=args.index,
-        config=config,
-        validation=args.validation,
-        acks=acks,
-        linger_ms=args.linger_ms,
-        compression=args.compression,
-    ) as writer:
+    with (
+        _session(args, config) as session,
+        Writer(
+            component,
+            args.topic,
+            index=args.index,
+            session=session,
+            validation=args.validation,
+            acks=acks,
+            linger_ms=args.linger_ms,
+            compression=args.compression,
+        ) as writer,
+    ):
         record = sample_record(writer.topic)
         period = 1.0 / args.rate if args.rate > 0 else 0.0
         start = last = time.perf_counter()
@@ -203,16 +225,20 @@ def run_read(args: argparse.Namespace) -> int:
     component = _component(args, config)
     tally = _Tally()
     history = False if args.no_history else None
-    with Reader(
-        component,
-        args.topics,
-        index=args.index or None,
-        config=config,
-        history=history,
-        max_history_read=args.max_history_read,
-        postprocess=args.postprocess,
-        arrays=args.arrays,
-    ) as reader:
+    with (
+        _session(args, config) as session,
+        Reader(
+            component,
+            args.topics,
+            index=args.index or None,
+            session=session,
+            history=history,
+            max_history_read=args.max_history_read,
+            postprocess=args.postprocess,
+            arrays=args.arrays,
+        ) as reader,
+    ):
+        kafka_names = {t.attr_name: t.kafka_name for t in reader.topics}
         if args.ready_file:
             Path(args.ready_file).touch()
         start = first = last_progress = time.perf_counter()
@@ -227,6 +253,8 @@ def run_read(args: argparse.Namespace) -> int:
                 first = last_progress = time.perf_counter()
             count += 1
             tally.add(received)
+            if args.jsonl:
+                print(_json_line(received, kafka_names[received.topic]), flush=args.number == 0)
             now = time.perf_counter()
             if now - last_progress > 1.0:
                 last_progress = now
@@ -255,7 +283,10 @@ def run_read(args: argparse.Namespace) -> int:
         "postprocess": args.postprocess,
         "arrays": args.arrays,
     }
-    _report(result, args.json)
+    if not args.jsonl:  # the JSON lines are the output: the report would break jq
+        _report(result, args.json)
+    else:
+        print(json.dumps(result), file=sys.stderr)
     return _read_status(args, count, tally.lost, broker_down)
 
 
@@ -275,6 +306,39 @@ def _read_status(args: argparse.Namespace, count: int, lost: int, broker_down: f
         print(f"sal-kafka read: error: {'; '.join(problems)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _json_line(received: Any, kafka_topic: str) -> str:
+    """One message as simple Kafka consumers print it."""
+    data = received.data
+    message = data if isinstance(data, dict) else _fields_of(data)
+    key = received.key.decode(errors="replace") if received.key is not None else None
+    return json.dumps(
+        {
+            "topic": kafka_topic,
+            "partition": received.partition,
+            "offset": received.offset,
+            "key": key,
+            "timestamp": received.timestamp,
+            "message": message,
+        },
+        default=_plain,
+    )
+
+
+def _fields_of(data: Any) -> dict[str, Any]:
+    if isinstance(data, msgspec.Struct):
+        return msgspec.structs.asdict(data)
+    if attrs.has(type(data)):
+        return attrs.asdict(data, recurse=False)
+    return dict(vars(data))
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what the decoder gives besides plain values: numpy arrays and scalars."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _report(result: dict[str, Any], as_json: bool) -> None:

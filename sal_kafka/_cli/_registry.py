@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
 
+from .._errors import ConfigError
 from .._loader import load_components
 from .._registry import COMPATIBILITY_LEVELS, RegistrationResult, RegistryConfig, SchemaRegistry
 from ._schemas import add_xml_arguments
@@ -47,6 +49,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8081)
     serve.add_argument("--db", default="sal-kafka-registry.db", help="SQLite file (created if missing)")
+    serve.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="NAME:PASSWORD",
+        help="require HTTP basic authentication with this user (repeatable; also $SAL_KAFKA_REGISTRY_USERS, "
+        "comma-separated)",
+    )
+    serve.add_argument("--metrics-port", metavar="[HOST:]PORT", help="serve Prometheus metrics at /metrics there")
     serve.set_defaults(func=run_serve)
 
 
@@ -79,30 +90,47 @@ def run_register(args: argparse.Namespace) -> int:
         results = registry.register_components(components, args.compatibility, args.dry_run)
     seconds = time.perf_counter() - start
     counts = Counter(r.status for r in results)
+    gone = next((r for r in results if r.unreachable), None)  # the registry stopped answering
     if args.json:
-        summary = {
-            "url": config.url,
-            "dry_run": args.dry_run,
-            "seconds": round(seconds, 3),
-            "counts": dict(counts),
-        }
+        summary = {"url": config.url, "dry_run": args.dry_run, "seconds": round(seconds, 3), "counts": dict(counts)}
         print(json.dumps({"summary": summary, "results": [r.as_dict() for r in results]}, indent=2))
     else:
-        print(format_table(results))
+        # once the registry is gone, one line says it, not one per subject
+        shown = results if gone is None else [r for r in results if r.status not in ("error", "skipped") or r is gone]
+        print(format_table(shown))
         tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         dry = " (dry run: nothing changed)" if args.dry_run else ""
         print(f"\n{len(results)} subjects at {config.url}: {tally}; {seconds:.2f} s{dry}")
     refused = [r for r in results if r.refused]
-    if refused:
+    if gone is not None:
+        done = sum(r.status in ("new", "updated", "unchanged") for r in results)
         print(
-            f"sal-kafka registry register: {len(refused)} subjects refused or failed",
+            f"sal-kafka registry register: error: the registry at {config.url} stopped answering: {done} of "
+            f"{len(results)} subjects registered or unchanged, {counts['skipped']} not attempted; {gone.detail}",
             file=sys.stderr,
         )
+    elif refused:
+        print(f"sal-kafka registry register: {len(refused)} subjects refused or failed", file=sys.stderr)
     return 1 if refused else 0
 
 
 def run_serve(args: argparse.Namespace) -> int:
     from .._registry._server import serve
 
-    serve(args.host, args.port, args.db)
+    serve(args.host, args.port, args.db, parse_users(args.user + _env_users()), args.metrics_port)
     return 0
+
+
+def _env_users() -> list[str]:
+    return [u for u in os.environ.get("SAL_KAFKA_REGISTRY_USERS", "").split(",") if u.strip()]
+
+
+def parse_users(items: list[str]) -> dict[str, str]:
+    """``["alice:secret"]`` -> ``{"alice": "secret"}``."""
+    users = {}
+    for item in items:
+        name, sep, password = item.strip().partition(":")
+        if not sep or not name:
+            raise ConfigError(f"expected NAME:PASSWORD, got {item!r}")
+        users[name] = password
+    return users

@@ -22,6 +22,7 @@ from .._codec import Codec
 from .._errors import ConfigError, KafkaIOError, SalKafkaError
 from .._model import ComponentInfo, TopicInfo
 from .._registry import SchemaRegistry
+from .._stats import LatencyHistogram
 from .._types import POSTPROCESS, Arrays, Postprocess
 from ._config import KafkaConfig
 from ._session import Session
@@ -191,6 +192,7 @@ class Reader:
         if create_topics:
             session.ensure_topics(self.topics)
         registry = session.registry
+        self._attr_names = {t.kafka_name: t.attr_name for t in self.topics}
         # per Kafka topic, what decoding a message needs: one lookup per message
         self._routes = {
             t.kafka_name: (
@@ -220,6 +222,12 @@ class Reader:
                 "error_cb": self._on_error,
             }
         )
+        # per Kafka topic: [messages, bytes, undecodable]; latencies only when metrics are on
+        self._counts: dict[str, list[int]] = {t.kafka_name: [0, 0, 0] for t in self.topics}
+        self._latencies: dict[str, LatencyHistogram] | None = None
+        if session.metrics is not None:
+            self._latencies = {t.kafka_name: LatencyHistogram() for t in self.topics}
+            session.metrics.watch_reader(self)
         self._partitions: dict[tuple[str, int], _Partition] = {}
         self._history_deadline = _monotonic() + 3 * self.config.timeout
         try:
@@ -298,11 +306,15 @@ class Reader:
         stats = self.stats
         stats.received += 1
         stats.bytes_received += len(value)
+        counts = self._counts[name]
+        counts[0] += 1
+        counts[1] += len(value)
         decode, cls, attr_name = self._routes[name]
         try:  # straight into the class when there is one: no intermediate dict
             data = decode(value, cls, self._writer_schema)
         except (SalKafkaError, TypeError) as exc:
             stats.undecodable += 1
+            counts[2] += 1
             log.warning("undecodable message on %s [%d] at offset %d: %s", name, message.partition(), offset, exc)
             return None
         rcv = _time() + TAI_MINUS_UTC
@@ -311,11 +323,15 @@ class Reader:
                 stats.filtered += 1
                 return None
             data["private_rcvStamp"] = rcv
+            if self._latencies is not None:
+                self._latencies[name].add(rcv - data["private_sndStamp"])
         else:
             if self.index is not None and getattr(data, "salIndex", None) != self.index:
                 stats.filtered += 1
                 return None
             data.private_rcvStamp = rcv
+            if self._latencies is not None:
+                self._latencies[name].add(rcv - data.private_sndStamp)
         return Received(
             attr_name, data, message.partition(), offset, len(value), False, message.key(), message.timestamp()[1]
         )
@@ -527,6 +543,35 @@ class Reader:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def topic_counts(self) -> dict[str, tuple[int, int, int]]:
+        """``{attr_name: (messages, bytes, undecodable)}`` received per topic."""
+        return {self._attr_names[k]: (c[0], c[1], c[2]) for k, c in self._counts.items()}
+
+    def latencies(self) -> dict[str, LatencyHistogram]:
+        """``{attr_name: histogram}`` of ``private_rcvStamp - private_sndStamp`` (kept with metrics on)."""
+        return {self._attr_names[k]: h for k, h in (self._latencies or {}).items()}
+
+    def lags(self) -> list[tuple[str, int, int]]:
+        """``(kafka topic, partition, high watermark - position)`` of every assigned partition,
+        from librdkafka's cached watermarks (no request to the broker)."""
+        if self._closed:
+            return []
+        try:
+            positions = self.consumer.position(self.consumer.assignment())
+        except KafkaException:
+            return []
+        lags = []
+        for tp in positions:
+            if tp.offset < 0:
+                continue
+            try:
+                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            except KafkaException:
+                continue
+            if high >= 0:
+                lags.append((tp.topic, tp.partition, max(0, high - tp.offset)))
+        return lags
 
     @property
     def history_done(self) -> bool:

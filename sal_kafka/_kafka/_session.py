@@ -21,6 +21,7 @@ from confluent_kafka.admin import NewTopic
 
 from .._errors import ConfigError, IncompatibleSchemaError, KafkaIOError, RegistryError
 from .._model import ComponentInfo, TopicInfo
+from .._observe import Metrics
 from .._registry import SchemaRegistry
 from ._config import KafkaConfig
 from ._transport import AdminLike, ConsumerLike, KafkaTransport, ProducerLike, Transport
@@ -82,6 +83,9 @@ class Session:
     registry : SchemaRegistry, optional
         A registry client to share; default one made from ``config.registry``
         (and closed with the session).
+    metrics : Metrics, optional
+        Expose the writers, readers and components of this session, and
+        librdkafka's statistics, as Prometheus metrics (see `sal_kafka.observe`).
 
     Examples
     --------
@@ -96,8 +100,10 @@ class Session:
         *,
         transport: Transport | None = None,
         registry: SchemaRegistry | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config or KafkaConfig.from_env()
+        self.metrics = metrics
         self.transport: Transport = transport or KafkaTransport()
         self._registry = registry
         self._own_registry = registry is None
@@ -160,6 +166,9 @@ class Session:
 
     def _make(self, kind: str, conf: dict[str, Any]) -> Any:
         conf = {"logger": librdkafka_log, **conf}
+        if self.metrics is not None and kind != "admin":  # librdkafka's statistics as metrics
+            conf.setdefault("statistics.interval.ms", 5000)
+            conf["stats_cb"] = self.metrics.librdkafka_stats
         try:
             return getattr(self.transport, kind)(conf)
         except KafkaException as exc:
@@ -173,9 +182,10 @@ class Session:
 
     # ------------------------------------------------------------------ topics and schemas
 
-    def ensure_topics(self, topics: Iterable[TopicInfo]) -> list[str]:
+    def ensure_topics(self, topics: Iterable[TopicInfo], *, recheck: bool = False) -> list[str]:
         """Create the topics that do not exist yet (never by auto-creation);
-        return the names created.
+        return the names created. Topics seen before are not asked about again,
+        unless ``recheck`` (after a broker lost its topics, e.g. Tansu restarted).
 
         Raises
         ------
@@ -183,7 +193,7 @@ class Session:
             If the broker cannot be reached within ``config.timeout`` or refuses.
         """
         config = self.config
-        wanted = {t.kafka_name: t for t in topics if t.kafka_name not in self._existing_topics}
+        wanted = {t.kafka_name: t for t in topics if recheck or t.kafka_name not in self._existing_topics}
         if not wanted:
             return []
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import threading
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from .._errors import ConfigError, KafkaIOError, ValidationError
 from .._model import ComponentInfo, TopicInfo
 from .._records import as_dict
 from .._registry import SchemaRegistry
+from .._stats import LatencyHistogram
 from .._types import ACKS, Acks, Validation
 from .._validation import check_mode, explain
 from ._config import KafkaConfig
@@ -45,44 +45,6 @@ def message_key(topic: TopicInfo, index: int) -> bytes:
         return b""
     index_part = f'"index": {int(index)}, ' if topic.indexed else ""
     return f'{{ "name": "{topic.component_name}", {index_part}"topic": "{topic.sal_name}" }}'.encode()
-
-
-class LatencyHistogram:
-    """Latencies in fixed-width bins: constant memory however long a writer runs.
-
-    Percentiles are the upper edge of their bin (``resolution`` seconds wide,
-    50 µs by default); `max` and `mean` are exact.
-    """
-
-    def __init__(self, resolution: float = 50e-6, limit: float = 1.0) -> None:
-        self.resolution = resolution
-        self.bins = [0] * (int(limit / resolution) + 1)  # the last bin: limit and above
-        self.count = 0
-        self.total = 0.0
-        self.max = 0.0
-
-    def add(self, seconds: float) -> None:
-        self.count += 1
-        self.total += seconds
-        if seconds > self.max:
-            self.max = seconds
-        self.bins[min(int(seconds / self.resolution), len(self.bins) - 1)] += 1
-
-    @property
-    def mean(self) -> float | None:
-        return self.total / self.count if self.count else None
-
-    def percentile(self, p: float) -> float | None:
-        """The latency ``p`` % of the values are at or below (None if empty)."""
-        if not self.count:
-            return None
-        rank = max(1, math.ceil(p / 100 * self.count))
-        seen, last = 0, len(self.bins) - 1
-        for i, n in enumerate(self.bins):
-            seen += n
-            if seen >= rank:  # the overflow bin has no upper edge: the max is
-                return self.max if i == last else min((i + 1) * self.resolution, self.max)
-        return self.max
 
 
 @attrs.define
@@ -130,6 +92,12 @@ class Writer:
         without it, failures are raised by `flush` and `close`.
     registry : SchemaRegistry, optional
         Shared registry client, for a private session (deprecated: share a `Session`).
+    identity : str, optional
+        ``private_identity`` of the messages (default: the config's, then ``Name[:index]``).
+    on_delivery : callable, optional
+        Called with ``(private_seqNum, None)`` when the broker acknowledged a
+        message and ``(private_seqNum, reason)`` when it failed: every message
+        gets exactly one call (fault tests, exactly-once bookkeeping).
     create_topics : bool
         Create the topic and register its schema when missing (idempotent).
 
@@ -158,8 +126,10 @@ class Writer:
         registry: SchemaRegistry | None = None,
         create_topics: bool = True,
         identity: str | None = None,
+        on_delivery: Callable[[int, str | None], None] | None = None,
     ) -> None:
         self._identity = identity
+        self._on_delivery = on_delivery
         self._own_session = session is None
         self.session = session or Session(config, registry=registry)
         try:
@@ -209,6 +179,8 @@ class Writer:
         self._encode = self.codec.encode_message  # bound once: the hot path
         self._owned = self._own
         self._data = self._initial_data()
+        if session.metrics is not None:
+            session.metrics.watch_writer(self)
         self._seq_num = 0
         self._kafka_name = self.topic.kafka_name
 
@@ -317,7 +289,7 @@ class Writer:
             value = self._encode(record, mode)
         except ValidationError as exc:
             raise self._blame(exc, record, mode, data, fields) from None
-        self._produce(value)
+        self._produce(value, self._report_of(seq) if self._on_delivery is not None else self._delivered)
         if seq_num is None:
             self._seq_num = seq
         self._data = record
@@ -334,15 +306,26 @@ class Writer:
         problem = explain(self.topic, record, strict=mode not in _LAX_MODES, only=given)
         return ValidationError(problem) if problem else exc
 
-    def _produce(self, value: bytes) -> None:
+    def _report_of(self, seq: int) -> Callable[[KafkaError | None, Message], None]:
+        """The delivery report of one message, also handed to ``on_delivery`` with its seqNum."""
+        hook = self._on_delivery
+        assert hook is not None
+
+        def report(error: KafkaError | None, message: Message) -> None:
+            self._delivered(error, message)
+            hook(seq, None if error is None else error.str())
+
+        return report
+
+    def _produce(self, value: bytes, on_delivery: Callable[[KafkaError | None, Message], None]) -> None:
         producer = self.producer
         try:
-            producer.produce(self._kafka_name, value, self.key, on_delivery=self._delivered)
+            producer.produce(self._kafka_name, value, self.key, on_delivery=on_delivery)
         except BufferError:
             # the local queue is full: serve delivery reports until there is room
             producer.poll(self.config.timeout)
             try:
-                producer.produce(self._kafka_name, value, self.key, on_delivery=self._delivered)
+                producer.produce(self._kafka_name, value, self.key, on_delivery=on_delivery)
             except BufferError:
                 raise KafkaIOError(
                     f"{self._kafka_name}: producer queue full for {self.config.timeout} s "
@@ -379,7 +362,7 @@ class Writer:
                 f"{self._kafka_name}: {remaining} messages not delivered within "
                 f"{self.config.timeout if timeout is None else timeout} s (broker at {self.config.bootstrap_servers})"
             )
-        if self.stats.failed and self._on_delivery_error is None:
+        if self.stats.failed and self._on_delivery_error is None and self._on_delivery is None:
             errors = self.stats.errors
             raise KafkaIOError(f"{self.stats.failed} messages failed: {errors[0] if errors else ''}")
 

@@ -33,9 +33,10 @@ class RegistrationResult:
     Attributes
     ----------
     subject : str
-    status : str
+    status : RegistrationStatus
         ``new`` (subject created), ``updated`` (a new, compatible version),
-        ``unchanged``, ``incompatible`` (refused), or ``error``.
+        ``unchanged``, ``incompatible`` (refused), ``error``, or ``skipped``
+        (not attempted: the registry had stopped answering).
     schema_id, version : int or None
         The registered (or existing) id and version; None when nothing is
         registered (refused, error, or a dry run of a new schema).
@@ -43,6 +44,8 @@ class RegistrationResult:
         Why it was refused or failed, which fields break what.
     dry_run : bool
         True when nothing was changed.
+    unreachable : bool
+        The registry gave no answer at all (an ``error`` of the connection).
     """
 
     subject: str
@@ -51,10 +54,12 @@ class RegistrationResult:
     version: int | None = None
     detail: str = ""
     dry_run: bool = False
+    unreachable: bool = False
 
     @property
     def refused(self) -> bool:
-        return self.status in ("incompatible", "error")
+        """Not registered: incompatible, failed, or not attempted."""
+        return self.status in ("incompatible", "error", "skipped")
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -218,8 +223,10 @@ class SchemaRegistry:
         try:
             return self._register(topic, compatibility, dry_run, subject_exists)
         except Exception as exc:  # reported per subject; nothing is claimed as done
-            detail = str(self._error(exc, subject, "registering")) if not isinstance(exc, RegistryError) else str(exc)
-            return RegistrationResult(subject, "error", detail=detail, dry_run=dry_run)
+            error = exc if isinstance(exc, RegistryError) else self._error(exc, subject, "registering")
+            # no HTTP answer at all: the registry is unreachable (not a refusal of this schema)
+            gone = not isinstance(exc, SchemaRegistryError) and error.http_status is None
+            return RegistrationResult(subject, "error", detail=str(error), dry_run=dry_run, unreachable=gone)
 
     def _register(
         self,
@@ -300,13 +307,22 @@ class SchemaRegistry:
             return [RegistrationResult(t.subject, "error", detail=str(exc), dry_run=dry_run) for t in items]
         latest = self._latest_versions()
 
+        gone = threading.Event()  # the registry stopped answering: stop, do not retry every subject
+
         def one(topic: TopicInfo) -> RegistrationResult:
             known = latest.get(topic.subject)
             if known is not None and known[2] == canonical(topic.avro_schema):
                 self._ids[(topic.subject, _schema_text(topic))] = known[0]
                 return RegistrationResult(topic.subject, "unchanged", known[0], known[1], dry_run=dry_run)
+            if gone.is_set():
+                return RegistrationResult(
+                    topic.subject, "skipped", detail=f"not attempted: {self.url} stopped answering", dry_run=dry_run
+                )
             exists = None if existing is None else topic.subject in existing
-            return self.register_topic(topic, level, dry_run, exists)
+            result = self.register_topic(topic, level, dry_run, exists)
+            if result.unreachable:
+                gone.set()
+            return result
 
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             return list(pool.map(one, items))

@@ -8,8 +8,15 @@ server keeps serving.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import collections
+import hmac
+import ipaddress
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +24,8 @@ from typing import Any
 from aiohttp import web
 
 from .._errors import ConfigError
+from .._observe import Metrics, add_histogram, serve_metrics
+from .._stats import LatencyHistogram
 from ._compat import LEVELS, canonical, incompatibilities, parse_avro
 from ._store import GLOBAL, Store, Version
 
@@ -27,6 +36,12 @@ log = logging.getLogger("sal_kafka.registry")
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 DEFAULT_COMPATIBILITY = "BACKWARD"
 MAX_BODY = 16 * 1024 * 1024
+#: Bounds on one schema, so that no request can hold the server for long
+#: (the largest ts_xml v28 topic schema is 106 kB, 820 fields, 4 levels deep).
+MAX_SCHEMA_BYTES = 2 * 1024 * 1024
+MAX_SCHEMA_DEPTH = 32
+MAX_SCHEMA_NODES = 50_000
+_MAX_ID = 2**31 - 1
 _STORE: web.AppKey[Store] = web.AppKey("store", Store)
 _PARSED: web.AppKey[dict[int, Any]] = web.AppKey("parsed", dict)
 
@@ -70,6 +85,28 @@ async def _errors(
         return _error(500, 50001, "Error in the backend data store")
 
 
+def _basic_auth(users: dict[str, str]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """HTTP basic authentication (the Confluent registry's common setting) of every request."""
+
+    @web.middleware
+    async def check(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        try:
+            user, _, password = base64.b64decode(token, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            user, password = "", ""
+        known = users.get(user)
+        if scheme.lower() != "basic" or known is None or not hmac.compare_digest(known, password):
+            response = _error(401, 401, "Unauthorized: this registry needs HTTP basic authentication")
+            response.headers["WWW-Authenticate"] = 'Basic realm="sal-kafka registry"'
+            return response
+        return await handler(request)
+
+    return check
+
+
 # ----------------------------------------------------------------------------- request parsing
 
 
@@ -79,6 +116,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
         data = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
         raise RegistryHTTPError(400, 400, f"Malformed JSON body: {exc}") from None
+    except RecursionError:
+        raise RegistryHTTPError(400, 400, "Malformed JSON body: nested too deeply") from None
     if not isinstance(data, dict):
         raise RegistryHTTPError(422, 422, "The request body must be a JSON object")
     return data
@@ -98,12 +137,38 @@ def _schema_of(data: dict[str, Any]) -> tuple[str, str, Any]:
     text = data.get("schema")
     if not isinstance(text, str):
         raise RegistryHTTPError(422, 42201, "Invalid schema: the body needs a 'schema' string")
+    if len(text) > MAX_SCHEMA_BYTES:
+        raise RegistryHTTPError(
+            422, 42201, f"Invalid schema: {len(text)} characters, more than this registry's {MAX_SCHEMA_BYTES}"
+        )
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise RegistryHTTPError(422, 42201, "Invalid schema: nested too deeply") from None
+    except ValueError as exc:
+        raise RegistryHTTPError(422, 42201, f"Invalid schema: not JSON: {exc}") from None
+    _check_size(value)
+    try:
         parsed = parse_avro(value)
     except Exception as exc:  # the avro package raises several kinds
         raise RegistryHTTPError(422, 42201, f"Invalid schema: {exc}") from None
     return text, canonical(value), parsed
+
+
+def _check_size(value: Any) -> None:
+    """Refuse a schema deeper or larger than the bounds before any Avro work on it."""
+    nodes, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_SCHEMA_DEPTH:
+            raise RegistryHTTPError(422, 42201, f"Invalid schema: nested deeper than {MAX_SCHEMA_DEPTH} levels")
+        if nodes > MAX_SCHEMA_NODES:
+            raise RegistryHTTPError(422, 42201, f"Invalid schema: more than {MAX_SCHEMA_NODES} JSON values")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
 
 
 def _version_number(text: str) -> int | None:
@@ -184,14 +249,20 @@ async def get_versions(request: web.Request) -> web.Response:
 
 async def register(request: web.Request) -> web.Response:
     store, subject = request.app[_STORE], request.match_info["subject"]
-    text, canon, parsed = _schema_of(await _body(request))
+    body = await _body(request)
+    # parsing and the compatibility check are CPU work: in a thread, so the loop keeps serving
+    return await asyncio.to_thread(_register, request.app, store, subject, body)
+
+
+def _register(app: web.Application, store: Store, subject: str, body: dict[str, Any]) -> web.Response:
+    text, canon, parsed = _schema_of(body)
     schema_id = store.schema_id(canon)
     if schema_id is not None:
         for version in store.versions(subject):
             if version.schema_id == schema_id:  # already there: idempotent
                 return _json({"id": schema_id, "version": version.version})
     level = _level(store, subject)
-    previous = [(v.version, _parsed(request.app, v)) for v in store.versions(subject)]
+    previous = [(v.version, _parsed(app, v)) for v in store.versions(subject)]
     problems = incompatibilities(parsed, previous, level)
     if problems:
         raise RegistryHTTPError(
@@ -201,7 +272,7 @@ async def register(request: web.Request) -> web.Response:
             f'"{subject}" ({level}): ' + "; ".join(problems),
         )
     schema_id, version_number, _ = store.register(subject, text, canon, "AVRO")
-    request.app[_PARSED].setdefault(schema_id, parsed)
+    app[_PARSED].setdefault(schema_id, parsed)
     # Newer Confluent registries answer the version too; older clients read "id" only.
     return _json({"id": schema_id, "version": version_number})
 
@@ -308,9 +379,12 @@ async def get_schema_versions(request: web.Request) -> web.Response:
 
 def _schema_id(request: web.Request) -> int:
     try:
-        return int(request.match_info["id"])
+        schema_id = int(request.match_info["id"])
     except ValueError:
         raise RegistryHTTPError(404, 40403, "Schema not found") from None
+    if not 1 <= schema_id <= _MAX_ID:  # beyond any id this registry gives (and SQLite's integers)
+        raise RegistryHTTPError(404, 40403, "Schema not found")
+    return schema_id
 
 
 async def get_types(request: web.Request) -> web.Response:
@@ -362,7 +436,12 @@ async def delete_subject_config(request: web.Request) -> web.Response:
 
 async def check_compatibility(request: web.Request) -> web.Response:
     store, subject = request.app[_STORE], request.match_info["subject"]
-    _, _, parsed = _schema_of(await _body(request))
+    body = await _body(request)
+    return await asyncio.to_thread(_check_compatibility, request, store, subject, body)
+
+
+def _check_compatibility(request: web.Request, store: Store, subject: str, body: dict[str, Any]) -> web.Response:
+    _, _, parsed = _schema_of(body)
     version = _find_version(store, subject, request.match_info["version"])
     level = _level(store, subject)
     if level.endswith("_TRANSITIVE"):
@@ -382,9 +461,46 @@ async def root(request: web.Request) -> web.Response:
     return _json({})
 
 
-def make_app(db: str | Path) -> web.Application:
-    """The registry as an aiohttp application storing in SQLite file ``db``."""
-    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
+def _request_metrics(metrics: Metrics) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Requests per endpoint (the route's pattern: bounded), method and status; their time."""
+    counts: collections.Counter[tuple[str, str, int]] = collections.Counter()
+    times: dict[str, LatencyHistogram] = {}
+
+    def samples(families: Any) -> None:
+        for (endpoint, method, status), n in list(counts.items()):
+            families.add("sal_kafka_registry_requests_total", (endpoint, method, status), n)
+        family = families.get("sal_kafka_registry_request_seconds")
+        for endpoint, histogram in list(times.items()):
+            add_histogram(family, [endpoint], histogram)
+
+    metrics.add_source(samples)
+
+    @web.middleware
+    async def measure(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        start = time.monotonic()
+        response = await handler(request)
+        resource = request.match_info.route.resource
+        endpoint = resource.canonical if resource is not None else "unknown"
+        counts[(endpoint, request.method, response.status)] += 1
+        histogram = times.get(endpoint)
+        if histogram is None:
+            histogram = times[endpoint] = LatencyHistogram()
+        histogram.add(time.monotonic() - start)
+        return response
+
+    return measure
+
+
+def make_app(db: str | Path, users: dict[str, str] | None = None, metrics: Metrics | None = None) -> web.Application:
+    """The registry as an aiohttp application storing in SQLite file ``db``;
+    with ``users`` (``{name: password}``), every request needs HTTP basic
+    authentication; with ``metrics``, requests are counted and timed."""
+    middlewares: list[Any] = [_errors] if not users else [_basic_auth(users), _errors]
+    if metrics is not None:
+        middlewares.insert(0, _request_metrics(metrics))
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     store = Store(db)
     app[_STORE] = store
     app[_PARSED] = {}
@@ -420,12 +536,38 @@ def make_app(db: str | Path) -> web.Application:
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8081, db: str | Path = "sal-kafka-registry.db") -> None:
-    """Run the registry until interrupted (``sal-kafka registry serve``)."""
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8081,
+    db: str | Path = "sal-kafka-registry.db",
+    users: dict[str, str] | None = None,
+    metrics_address: str | None = None,
+) -> None:
+    """Run the registry until interrupted (``sal-kafka registry serve``); with
+    ``metrics_address`` (a port or host:port), serve its Prometheus metrics there."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log.info("schema registry on http://%s:%d, storing in %s", host, port, db)
-    app = make_app(db)
+    if users:
+        log.info("HTTP basic authentication required (%d users)", len(users))
+    elif not _is_loopback(host):
+        log.warning(
+            "serving on %s beyond loopback with no authentication: anyone who reaches it can change schemas "
+            "(give --user NAME:PASSWORD)",
+            host,
+        )
+    metrics = None
+    if metrics_address is not None:
+        metrics = Metrics()
+        serve_metrics(metrics_address, metrics)
+    app = make_app(db, users, metrics)
     try:
         web.run_app(app, host=host, port=port, print=None, access_log=None)
     except OSError as exc:
         raise ConfigError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

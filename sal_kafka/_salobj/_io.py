@@ -10,6 +10,7 @@ of every read topic is in.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import getpass
 import logging
@@ -17,10 +18,14 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .._errors import ConfigError
 from .._kafka import Reader, Received, Session, Writer
 from .._model import ComponentInfo, TopicInfo
+from .._observe import add_histogram
+from .._stats import LatencyHistogram
+from ._enums import SalRetCode
 
 __all__ = ["ComponentIO", "user_host"]
 
@@ -64,6 +69,12 @@ class ComponentIO:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.start_task: asyncio.Future[None] | None = None
         self.closed = False
+        #: commands received per command, acks written per (command, code), round trips per command
+        self.commands_received: collections.Counter[str] = collections.Counter()
+        self.acks_written: collections.Counter[tuple[str, int]] = collections.Counter()
+        self.round_trips: dict[str, LatencyHistogram] = {}
+        if session.metrics is not None:
+            session.metrics.add_source(self._samples)
 
     @property
     def name(self) -> str:
@@ -75,6 +86,17 @@ class ComponentIO:
 
     def __repr__(self) -> str:
         return f"ComponentIO({self.name_index}, identity={self.identity!r})"
+
+    def _samples(self, families: Any) -> None:
+        """This component's command counts, for `sal_kafka.observe.Metrics`."""
+        name = self.name_index
+        for command, n in self.commands_received.items():
+            families.add("sal_kafka_commands_received_total", (name, command), n)
+        for (command, code), n in self.acks_written.items():
+            families.add("sal_kafka_command_acks_total", (name, command, SalRetCode(code).name), n)
+        family = families.get("sal_kafka_command_round_trip_seconds")
+        for command, histogram in self.round_trips.items():
+            add_histogram(family, [name, command], histogram)
 
     # ------------------------------------------------------------------ setting up
 

@@ -20,6 +20,7 @@ from .._codec import Codec
 from .._errors import AckError, AckTimeoutError, ValidationError
 from .._kafka import Received
 from .._model import TopicInfo
+from .._stats import LatencyHistogram
 from ..wire import MAX_SEQ_NUM
 from ._enums import DONE_ACKS, FAILED_ACKS, ExpectedError, SalRetCode
 from ._io import ComponentIO
@@ -303,7 +304,10 @@ class ControllerCommand(ReadTopic):
         self.authorize: Callable[[str], str | None] = lambda identity: None
 
     def _accept(self, data: Any) -> bool:
-        return bool(data.private_seqNum > 0)
+        if data.private_seqNum <= 0:
+            return False
+        self.io.commands_received[self.name] += 1
+        return True
 
     def _run_callback(self, data: Any) -> None:
         task = asyncio.ensure_future(self._process(data))
@@ -338,6 +342,7 @@ class ControllerCommand(ReadTopic):
         if self.io.closed:
             log.warning("%r: cannot acknowledge seqNum %s: closed", self, data.private_seqNum)
             return
+        self.io.acks_written[(self.name, int(ack))] += 1
         self.io.writer(self._ack.topic).write(
             {
                 "ack": int(ack),
@@ -462,11 +467,18 @@ class RemoteCommand(_Topic):
         seq = self._seq_num()
         running = self._acks.running[seq] = _Running(seq, wait_done)
         self._acks.sent(seq)
+        start = time.monotonic()
         try:
             self.io.writer(self.topic).write(self.data, seq_num=seq)
-            return await self._wait(running, timeout)
+            ackcmd = await self._wait(running, timeout)
         finally:
             self._acks.running.pop(seq, None)
+        if wait_done:  # the round trip to the final acknowledgement
+            trips = self.io.round_trips.get(self.name)
+            if trips is None:
+                trips = self.io.round_trips[self.name] = LatencyHistogram()
+            trips.add(time.monotonic() - start)
+        return ackcmd
 
     async def next_ackcmd(self, ackcmd: Any, timeout: float = DEFAULT_TIMEOUT, wait_done: bool = True) -> Any:
         """Wait for the next acknowledgement of the command ``ackcmd`` acknowledged

@@ -1,0 +1,27 @@
+"""``sal-kafka grafana``: Grafana provisioning and Prometheus configuration files."""
+
+from __future__ import annotations
+
+import argparse
+
+from .._grafana import write_provisioning
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "grafana",
+        help="write Grafana provisioning (datasource, dashboards) and a Prometheus configuration",
+        description="Write OUT/grafana/{datasources,dashboards}/ (the 'sal-kafka pipeline' dashboard on "
+        "Prometheus) and OUT/prometheus/{prometheus.yml,alerts.yml} (scrape jobs for the --metrics-port of "
+        "each command, alerting rules).",
+    )
+    parser.add_argument("--out", required=True, help="folder to write into")
+    parser.add_argument("--prometheus-url", default="http://127.0.0.1:9090", help="the datasource's URL")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    files = write_provisioning(args.out, args.prometheus_url)
+    for path in files:
+        print(path)
+    return 0

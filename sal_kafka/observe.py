@@ -1,0 +1,39 @@
+"""Prometheus metrics, Grafana dashboards and Prometheus alerts for sal-kafka's parts.
+
+``Session(metrics=Metrics())`` exposes that session's writers, readers and
+components; `serve_metrics` serves ``/metrics``; every command takes
+``--metrics-port``. `METRIC_NAMES` lists every metric with its type, help
+and labels (docs/observe.md has the table).
+"""
+
+from ._grafana import alert_rules, pipeline_dashboard, prometheus_config, prometheus_datasource, write_provisioning
+from ._observe import BUCKETS, METRIC_NAMES, Metrics, serve_metrics
+from ._public import set_public_module
+from ._stats import LatencyHistogram
+
+__all__ = [
+    "Metrics",
+    "serve_metrics",
+    "METRIC_NAMES",
+    "BUCKETS",
+    "LatencyHistogram",
+    "pipeline_dashboard",
+    "prometheus_datasource",
+    "prometheus_config",
+    "alert_rules",
+    "write_provisioning",
+]
+
+set_public_module(
+    __name__,
+    globals(),
+    [
+        "Metrics",
+        "serve_metrics",
+        "pipeline_dashboard",
+        "prometheus_datasource",
+        "prometheus_config",
+        "alert_rules",
+        "write_provisioning",
+    ],
+)
