@@ -6,10 +6,11 @@ Runs, in this order, in one invocation (so the ratios come from one machine stat
 1. latency: ``sal-kafka write`` (strict validation, acks=1) and ``sal-kafka
    read`` at the same time at 50 Hz, KMirror ``tel_forceActuatorData`` (811
    floats, 3.3 kB a message; ``--linger-ms 0``: a 50 Hz writer has nothing to batch);
-2. throughput: the same pair as fast as it goes, in three configurations
+2. throughput: the same pair as fast as it goes, in four configurations
    alternated ``--repeat`` times: the defaults (the reader gives lists, the
    writer lingers 1 ms), the reader giving numpy arrays (``--arrays numpy``),
-   and that with the writer lingering 20 ms (fewer, larger batches);
+   that with the writer lingering 20 ms (fewer, larger batches), and that
+   with Prometheus metrics on in both (``--metrics-port``: the cost of metrics);
 3. the baseline ts_salobj's approach amounts to, in its own process: a stdlib
    dataclass, ``dataclasses.asdict``, confluent-kafka's ``AvroSerializer``,
    ``Producer`` (acks=1);
@@ -44,6 +45,11 @@ THROUGHPUT = [
     ("defaults: reader gives lists, writer lingers 1 ms", (), ("--arrays", "list")),
     ("reader gives numpy arrays", (), ("--arrays", "numpy")),
     ("reader gives numpy arrays, writer lingers 20 ms", ("--linger-ms", "20"), ("--arrays", "numpy")),
+    (
+        "reader gives numpy arrays, metrics on (both serve /metrics)",
+        ("--metrics-port", "0"),
+        ("--arrays", "numpy", "--metrics-port", "0"),
+    ),
 ]
 
 
