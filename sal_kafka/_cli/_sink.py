@@ -1,0 +1,61 @@
+"""``sal-kafka sink postgres``: SAL topics into PostgreSQL/TimescaleDB."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import Any
+
+from .._kafka import KafkaConfig, Session
+from .._observe import Metrics, serve_metrics
+from .._sink import PostgresSink
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("sink", help="store SAL topics in a database")
+    kinds = parser.add_subparsers(dest="sink_kind", required=True, metavar="KIND")
+    postgres = kinds.add_parser(
+        "postgres",
+        help="store every message of components' topics in PostgreSQL (TimescaleDB when it has it)",
+        description="One table per topic (docs/sink.md has the naming rule); each batch and the Kafka offsets "
+        "it covers committed in one transaction; resumes from the stored offsets.",
+    )
+    postgres.add_argument("--url", required=True, help="postgresql://user:password@host:port/database")
+    postgres.add_argument("components", nargs="+", metavar="COMPONENT", help="components whose topics to store")
+    postgres.add_argument("--topic", action="append", dest="topics", help="only this topic (tel_x, evt_x; repeatable)")
+    postgres.add_argument("--batch-size", type=int, default=5000, help="rows per transaction at most (default 5000)")
+    postgres.add_argument("--max-delay", type=float, default=0.5, help="seconds a row waits at most (default 0.5)")
+    postgres.add_argument("--xml-dir", help="folder holding SALSubsystems.xml (default: bundled xml_schemas/)")
+    postgres.add_argument("--bootstrap-servers", help="default: $SAL_KAFKA_BOOTSTRAP_SERVERS")
+    postgres.add_argument("--registry-url", help="default: $SAL_KAFKA_SCHEMA_REGISTRY_URL")
+    postgres.add_argument("--metrics-port", metavar="[HOST:]PORT", help="serve Prometheus metrics at /metrics there")
+    postgres.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C or SIGTERM)")
+    postgres.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._model import ComponentInfo
+
+    config = KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
+    metrics = Metrics() if args.metrics_port else None
+    if metrics is not None:
+        serve_metrics(args.metrics_port, metrics)
+    components = [ComponentInfo.load(name, args.xml_dir, config.topic_subname) for name in args.components]
+    session = Session(config, metrics=metrics)
+    sink = PostgresSink(
+        args.url, components, session=session, batch_size=args.batch_size, max_delay=args.max_delay, topics=args.topics
+    )
+
+    def stop(signum: int, frame: Any) -> None:
+        sink.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        sink.run(args.seconds)
+    finally:
+        session.close()
+    rows = sum(sink.stats.rows.values())
+    print(f"stored {rows} rows in {len(sink.stats.rows)} tables, {sink.stats.batches} batches", file=sys.stderr)
+    return 0

@@ -1,0 +1,180 @@
+"""The PostgreSQL sink against the embedded PostgreSQL 18 and the real broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from sal_kafka import ComponentInfo, KafkaConfig, Writer
+from sal_kafka._sink import PostgresSink, SinkError, identifier, table_of
+from sal_kafka.testing import EmbeddedPostgres, Stack, sample_record
+from tests.conftest import BUNDLED
+
+pytestmark = [pytest.mark.broker, pytest.mark.server]
+
+KTEST = ComponentInfo.load("KTest", BUNDLED)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[EmbeddedPostgres]:
+    with EmbeddedPostgres() as server:
+        yield server
+
+
+@pytest.fixture
+def database(postgres: EmbeddedPostgres, kafka_config: KafkaConfig) -> Iterator[str]:
+    """A database of its own for the test (named after its topic sub-namespace)."""
+    name = kafka_config.topic_subname.lower()
+    with psycopg.connect(postgres.url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield postgres.url.replace("/postgres?", f"/{name}?")
+
+
+def rows(url: str, sql: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(url) as db:
+        return db.execute(sql).fetchall()
+
+
+def wait_rows(url: str, table: str, number: int, timeout: float = 30.0) -> int:
+    deadline = time.monotonic() + timeout
+    count = 0
+    while time.monotonic() < deadline:
+        try:
+            count = int(rows(url, f"SELECT count(*) FROM {table}")[0][0])
+        except psycopg.errors.UndefinedTable:
+            count = 0
+        if count >= number:
+            return count
+        time.sleep(0.1)
+    return count
+
+
+def test_the_naming_rule() -> None:
+    table = table_of(ComponentInfo.load("KMirror", BUNDLED)["tel_forceActuatorData"])
+    assert table.name == "kmirror_tel_forceactuatordata"
+    names = [c.name for c in table.columns]
+    assert names[0] == "time" and names[-2:] == ["kafka_partition", "kafka_offset"]
+    assert "private_sndstamp" in names and "zforce" in names
+    assert identifier("user") == "user_" and identifier("Order") == "order_" and len(identifier("x" * 80)) == 63
+
+
+def test_tables_columns_and_values(stack: Stack, kafka_config: KafkaConfig, database: str) -> None:
+    ktest = ComponentInfo.load("KTest", BUNDLED, kafka_config.topic_subname)
+    with Writer(ktest, "evt_scalars", index=3, config=kafka_config) as writer:
+        sent = writer.write(sample_record(writer.topic), wait=True)
+    with Writer(ktest, "tel_arrays", index=3, config=kafka_config) as arrays:
+        sent_arrays = arrays.write(sample_record(arrays.topic), wait=True)
+    sink = PostgresSink(database, [ktest], config=kafka_config, topics=["evt_scalars", "tel_arrays"], max_delay=0.1)
+    thread = threading.Thread(target=sink.run)
+    thread.start()
+    try:
+        assert wait_rows(database, "ktest_evt_scalars", 1) == 1 and wait_rows(database, "ktest_tel_arrays", 1) == 1
+    finally:
+        sink.stop()
+        thread.join(30)
+    types = dict(
+        rows(
+            database,
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 'ktest_evt_scalars'::regclass AND attnum > 0",
+        )
+    )
+    assert types["time"] == "timestamp with time zone" and types["salindex"] == "integer"
+    assert types["boolean0"] == "boolean" and types["byte0"] == "smallint" and types["short0"] == "smallint"
+    assert types["int0"] == "integer" and types["longlong0"] == "bigint" and types["unsignedint0"] == "bigint"
+    assert types["float0"] == "real" and types["double0"] == "double precision" and types["string0"] == "text"
+    array_types = dict(
+        rows(
+            database,
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 'ktest_tel_arrays'::regclass AND attnum > 0",
+        )
+    )
+    assert array_types["double0"] == "double precision[]" and array_types["byte0"] == "smallint[]"
+    (row,) = rows(database, "SELECT salindex, int0, string0, private_seqnum, kafka_offset, time FROM ktest_evt_scalars")
+    assert row[:5] == (3, sent["int0"], sent["string0"], 1, 0)
+    assert abs(row[5].timestamp() - sent["private_efdStamp"]) < 1e-3  # type: ignore[attr-defined]
+    (arrays_row,) = rows(database, "SELECT double0, byte0 FROM ktest_tel_arrays")
+    assert list(arrays_row[0]) == sent_arrays["double0"] and list(arrays_row[1]) == sent_arrays["byte0"]
+    indexes = rows(database, "SELECT indexdef FROM pg_indexes WHERE tablename = 'ktest_evt_scalars'")
+    assert any('(salindex, "time")' in i[0] or "(salindex, time)" in i[0] for i in indexes)
+
+
+def test_a_new_field_adds_a_column_a_changed_type_is_refused(
+    stack: Stack, kafka_config: KafkaConfig, database: str
+) -> None:
+    ktest = ComponentInfo.load("KTest", BUNDLED, kafka_config.topic_subname)
+    sink = PostgresSink(database, [ktest], config=kafka_config, topics=["evt_scalars"])
+    sink.connect().close()
+    with psycopg.connect(database, autocommit=True) as db:
+        db.execute("ALTER TABLE ktest_evt_scalars DROP COLUMN double0")  # as if double0 were new
+    sink.connect().close()
+    assert ("double0",) in rows(
+        database, "SELECT attname FROM pg_attribute WHERE attrelid = 'ktest_evt_scalars'::regclass"
+    )
+    with psycopg.connect(database, autocommit=True) as db:
+        db.execute("ALTER TABLE ktest_evt_scalars ALTER COLUMN int0 TYPE text")
+    with pytest.raises(
+        SinkError,
+        match=r"KTest.evt_scalars: field 'int0' is integer in the schema but column ktest_evt_scalars.int0 is text",
+    ):
+        sink.connect()
+
+
+def test_kill_9_of_the_sink_loses_and_duplicates_nothing(
+    stack: Stack, kafka_config: KafkaConfig, database: str
+) -> None:
+    """Messages written while the sink is killed (SIGKILL) and restarted, five times: every one
+    stored once (each batch and its offsets are committed in one transaction)."""
+    mirror = ComponentInfo.load("KMirror", BUNDLED, kafka_config.topic_subname)
+    env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=kafka_config.topic_subname)
+    command = [
+        sys.executable,
+        "-m",
+        "sal_kafka",
+        "sink",
+        "postgres",
+        "--url",
+        database,
+        "KMirror",
+        "--topic",
+        "tel_inclinometer",
+    ]
+    command += ["--batch-size", "200", "--max-delay", "0.05", "--xml-dir", str(BUNDLED)]
+    total = 0
+    with Writer(mirror, "tel_inclinometer", config=kafka_config) as writer:
+        for cycle in range(5):
+            sink = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+            stored_before = wait_rows(database, "kmirror_tel_inclinometer", total // 2 + 1 if total else 0, timeout=30)
+            assert stored_before >= 0
+            for i in range(800):
+                writer.write(inclinometerAngle=float(total + i))
+                if i % 100 == 0:
+                    writer.flush()
+                    time.sleep(0.02)
+            writer.flush()
+            total += 800
+            time.sleep(0.05 * cycle)  # kill at a different moment each time
+            os.kill(sink.pid, signal.SIGKILL)
+            sink.wait(10)
+    sink = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_rows(database, "kmirror_tel_inclinometer", total, timeout=60) == total
+        time.sleep(0.5)  # nothing more may come
+        (count, distinct, low, high) = rows(
+            database,
+            "SELECT count(*), count(DISTINCT private_seqnum), min(private_seqnum), max(private_seqnum) "
+            "FROM kmirror_tel_inclinometer",
+        )[0]
+    finally:
+        sink.send_signal(signal.SIGTERM)
+        sink.wait(30)
+    assert (count, distinct, low, high) == (total, total, 1, total)
