@@ -6,7 +6,16 @@ components; `serve_metrics` serves ``/metrics``; every command takes
 and labels (docs/observe.md has the table).
 """
 
-from ._grafana import alert_rules, pipeline_dashboard, prometheus_config, prometheus_datasource, write_provisioning
+from ._grafana import (
+    alert_rules,
+    component_dashboard,
+    pipeline_dashboard,
+    postgres_datasource,
+    prometheus_config,
+    prometheus_datasource,
+    write_component_dashboards,
+    write_provisioning,
+)
 from ._observe import BUCKETS, METRIC_NAMES, Metrics, serve_metrics
 from ._public import set_public_module
 from ._stats import LatencyHistogram
@@ -22,6 +31,9 @@ __all__ = [
     "prometheus_config",
     "alert_rules",
     "write_provisioning",
+    "component_dashboard",
+    "postgres_datasource",
+    "write_component_dashboards",
 ]
 
 set_public_module(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -178,3 +181,48 @@ def test_kill_9_of_the_sink_loses_and_duplicates_nothing(
         sink.send_signal(signal.SIGTERM)
         sink.wait(30)
     assert (count, distinct, low, high) == (total, total, 1, total)
+
+
+def expand_grafana_macros(sql: str, start: str, end: str, interval_seconds: int = 60) -> str:
+    """Grafana's PostgreSQL macros, as its datasource expands them for a time range."""
+    sql = re.sub(r"\$__timeFilter\((\w+)\)", rf"\1 BETWEEN '{start}' AND '{end}'", sql)
+    sql = re.sub(
+        r"\$__timeGroupAlias\((\w+), \$__interval\)",
+        rf'floor(extract(epoch from \1)/{interval_seconds})*{interval_seconds} AS "time"',
+        sql,
+    )
+    assert "$__" not in sql, sql
+    return sql
+
+
+def test_every_dashboard_query_returns_the_rows_written(stack: Stack, kafka_config: KafkaConfig, database: str) -> None:
+    from sal_kafka.observe import component_dashboard
+
+    ktest = ComponentInfo.load("KTest", BUNDLED, kafka_config.topic_subname)
+    for topic in ("evt_summaryState", "evt_scalars", "tel_scalars"):
+        with Writer(ktest, topic, index=1, config=kafka_config) as writer:
+            for _ in range(3):
+                writer.write(sample_record(writer.topic), wait=True)
+    sink = PostgresSink(database, [ktest], config=kafka_config, max_delay=0.1)
+    thread = threading.Thread(target=sink.run)
+    thread.start()
+    try:
+        for table in ("ktest_evt_summarystate", "ktest_evt_scalars", "ktest_tel_scalars"):
+            assert wait_rows(database, table, 3) == 3
+    finally:
+        sink.stop()
+        thread.join(30)
+    dashboard = component_dashboard(ktest)
+    json.loads(json.dumps(dashboard))
+    now = datetime.datetime.now(datetime.UTC)
+    start, end = (now - datetime.timedelta(hours=1)).isoformat(), (now + datetime.timedelta(minutes=1)).isoformat()
+    titles = {p["title"]: p for p in dashboard["panels"]}
+    assert {"summaryState", "Events", "tel_scalars"} <= set(titles)
+    assert titles["summaryState"]["type"] == "state-timeline" and titles["Events"]["type"] == "table"
+    for panel in dashboard["panels"]:
+        sql = expand_grafana_macros(panel["targets"][0]["rawSql"], start, end)
+        found = rows(database, sql)
+        if panel["title"] in ("summaryState", "tel_scalars"):
+            assert len(found) >= 1, panel["title"]
+        if panel["title"] == "Events":
+            assert sorted({r[1] for r in found}) == ["evt_scalars", "evt_summaryState"] and len(found) == 6
