@@ -319,7 +319,8 @@ def component_dashboard(component: ComponentInfo) -> dict[str, Any]:
         panels.append(
             _sql_panel(
                 "summaryState",
-                f'SELECT time, summarystate AS "summaryState" FROM {state_table} WHERE $__timeFilter(time) ORDER BY time',
+                f'SELECT time, summarystate AS "summaryState" FROM {state_table} '
+                "WHERE $__timeFilter(time) ORDER BY time",
                 "state-timeline",
                 0,
                 0,
