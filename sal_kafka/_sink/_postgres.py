@@ -23,6 +23,7 @@ from .._errors import SalKafkaError
 from .._kafka import KafkaConfig, Reader, Received, Session
 from .._model import ComponentInfo, TopicInfo
 from .._stats import LatencyHistogram
+from ._arrays import register_array_dumpers
 from ._tables import Table, table_of
 
 __all__ = ["PostgresSink", "SinkError", "SinkStats", "OFFSETS_TABLE"]
@@ -104,7 +105,7 @@ class PostgresSink:
     def connect(self) -> psycopg.Connection[Any]:
         """Connect, and make the tables (idempotent); raise `SinkError` when it cannot."""
         try:
-            db = psycopg.connect(self.url, autocommit=False)
+            db = _connect(self.url)
         except psycopg.Error as exc:
             raise SinkError(f"cannot connect to PostgreSQL at {_safe(self.url)}: {exc}".strip()) from None
         self._db = db
@@ -295,7 +296,7 @@ class PostgresSink:
         with contextlib.suppress(psycopg.Error):
             db.close()
         try:
-            return psycopg.connect(self.url, autocommit=False)
+            return _connect(self.url)
         except psycopg.OperationalError:
             return db  # still down: the next try says so
 
@@ -318,7 +319,13 @@ class _MultiReader:
         offsets: dict[tuple[str, int], int],
     ) -> None:
         self.readers = [
-            Reader(c, [t.attr_name for t in topics if t.component_name == c.name], session=session, start=offsets)
+            Reader(
+                c,
+                [t.attr_name for t in topics if t.component_name == c.name],
+                session=session,
+                start=offsets,
+                arrays="numpy",  # no Python float per array item: dumped from the buffer
+            )
             for c in components
             if any(t.component_name == c.name for t in topics)
         ]
@@ -337,6 +344,12 @@ class _MultiReader:
     def close(self) -> None:
         for reader in self.readers:
             reader.close()
+
+
+def _connect(url: str) -> psycopg.Connection[Any]:
+    db = psycopg.connect(url, autocommit=False)
+    register_array_dumpers(db.adapters)  # SAL arrays, read as numpy arrays, dumped without a list
+    return db
 
 
 def _safe(url: str) -> str:
