@@ -18,7 +18,7 @@ from tests.conftest import BUNDLED
         (["write", "KMirror", "nosuch"], "KMirror has no topic 'nosuch'; known: "),
         (["write", "KTest", "scalars"], "topic name 'scalars' is ambiguous: it names evt_scalars and tel_scalars"),
         (["write", "KMirror", "forceActuatorData", "--index", "3"], "KMirror is not indexed: index must be 0, got 3"),
-        (["write", "NoSuch", "x"], "unknown component 'NoSuch'; known: KTest, KMirror"),
+        (["write", "NoSuch", "x"], "unknown component 'NoSuch'; known: KTest, KMirror, HostMetrics"),
         (
             ["write", "KMirror", "inclinometer", "--registry-url", "127.0.0.1:8081"],
             "invalid schema registry URL '127.0.0.1:8081'",

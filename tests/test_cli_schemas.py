@@ -18,7 +18,7 @@ def test_write_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     out = tmp_path / "out"
     assert main(["schemas", "--xml-dir", str(BUNDLED), "--out", str(out)]) == 0
     summary = capsys.readouterr().out
-    assert "2 components, 47 topics, 47 files written" in summary
+    assert "3 components, 57 topics, 57 files written" in summary
     written = json.loads((out / "KMirror" / "forceActuatorData.avsc").read_text())
     assert written == ComponentInfo.load("KMirror", BUNDLED)["tel_forceActuatorData"].avro_schema
     assert main(["schemas", "--xml-dir", str(BUNDLED), "--out", str(out), "--check"]) == 0
@@ -68,4 +68,4 @@ def test_xml_error_is_printed_without_traceback(xml_tree: XmlTree, tmp_path: Pat
 
 def test_unknown_component_exits_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schemas", "--xml-dir", str(BUNDLED), "--out", str(tmp_path), "Nope"]) == 1
-    assert "unknown component 'Nope'; known: KTest, KMirror" in capsys.readouterr().err
+    assert "unknown component 'Nope'; known: KTest, KMirror, HostMetrics" in capsys.readouterr().err

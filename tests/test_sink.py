@@ -226,3 +226,41 @@ def test_every_dashboard_query_returns_the_rows_written(stack: Stack, kafka_conf
             assert len(found) >= 1, panel["title"]
         if panel["title"] == "Events":
             assert sorted({r[1] for r in found}) == ["evt_scalars", "evt_summaryState"] and len(found) == 6
+
+
+def test_host_metrics_end_to_end(stack: Stack, kafka_config: KafkaConfig, database: str) -> None:
+    """The publisher writes the host's metrics for a few seconds; the topics read back from the
+    beginning (a seek) and the sink's rows in PostgreSQL match them one for one."""
+    from sal_kafka import Reader, Session
+    from sal_kafka._hostmetrics import HostMetricsPublisher
+
+    hosts = ComponentInfo.load("HostMetrics", BUNDLED, kafka_config.topic_subname)
+    with Session(kafka_config) as session:
+        publisher = HostMetricsPublisher(session, hosts, thresholds={"memory.percent": 0.0})  # crossed at once
+        samples = publisher.run(interval=0.2, duration=2.0)
+    assert samples >= 5
+    topics = ["tel_cpu", "tel_memory", "tel_disk", "tel_network", "evt_thresholdCrossed"]
+    with Reader(hosts, topics, config=kafka_config, start="beginning") as reader:
+        read: dict[str, list[int]] = {}
+        while (received := reader.next(2.0)) is not None:
+            read.setdefault(received.topic, []).append(received.data["private_seqNum"])
+    assert {t: len(v) for t, v in read.items()} == {**{t: samples for t in topics[:4]}, "evt_thresholdCrossed": 1}
+    sink = PostgresSink(database, [hosts], config=kafka_config, topics=topics, max_delay=0.1)
+    thread = threading.Thread(target=sink.run)
+    thread.start()
+    try:
+        for topic in topics:
+            assert wait_rows(database, f"hostmetrics_{topic.lower()}", len(read[topic])) == len(read[topic])
+    finally:
+        sink.stop()
+        thread.join(30)
+    for topic in topics:
+        stored = [
+            r[0]
+            for r in rows(database, f"SELECT private_seqnum FROM hostmetrics_{topic.lower()} ORDER BY kafka_offset")
+        ]
+        assert stored == read[topic], topic
+    (cpu,) = rows(database, "SELECT numcores, array_length(percent, 1), load1 FROM hostmetrics_tel_cpu LIMIT 1")
+    assert cpu[0] == min(os.cpu_count() or 1, 64) and cpu[1] == 64 and cpu[2] >= 0
+    (crossed,) = rows(database, "SELECT metric, above FROM hostmetrics_evt_thresholdcrossed")
+    assert crossed == ("memory.percent", True)

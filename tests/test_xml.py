@@ -333,7 +333,7 @@ def test_edits_are_seen_without_restart(xml_tree: XmlTree) -> None:
 
 def test_bundled_definitions_are_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SAL_KAFKA_XML_DIR", raising=False)
-    assert ComponentInfo.list_components() == ["KTest", "KMirror"]
+    assert ComponentInfo.list_components() == ["KTest", "KMirror", "HostMetrics"]
     monkeypatch.setenv("SAL_KAFKA_XML_DIR", str(BUNDLED))
     assert ComponentInfo.load("KTest").xml_dir == BUNDLED
 

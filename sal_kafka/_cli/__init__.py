@@ -21,6 +21,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]
     _component.add_parser,
     _grafana.add_parser,
     _sink.add_parser,
+    _sink.add_hostmetrics_parser,
     _dev.add_parser,
 ]
 

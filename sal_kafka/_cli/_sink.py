@@ -59,3 +59,28 @@ def run(args: argparse.Namespace) -> int:
     rows = sum(sink.stats.rows.values())
     print(f"stored {rows} rows in {len(sink.stats.rows)} tables, {sink.stats.batches} batches", file=sys.stderr)
     return 0
+
+
+def add_hostmetrics_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "hostmetrics",
+        help="publish this host's CPU, memory, disk and network metrics (the HostMetrics component)",
+    )
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples (default 1)")
+    parser.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C or SIGTERM)")
+    parser.add_argument("--bootstrap-servers", help="default: $SAL_KAFKA_BOOTSTRAP_SERVERS")
+    parser.add_argument("--registry-url", help="default: $SAL_KAFKA_SCHEMA_REGISTRY_URL")
+    parser.set_defaults(func=run_hostmetrics)
+
+
+def run_hostmetrics(args: argparse.Namespace) -> int:
+    from .._hostmetrics import HostMetricsPublisher
+
+    config = KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
+    with Session(config) as session:
+        publisher = HostMetricsPublisher(session)
+        signal.signal(signal.SIGTERM, lambda signum, frame: publisher.stop())
+        signal.signal(signal.SIGINT, lambda signum, frame: publisher.stop())
+        count = publisher.run(args.interval, args.seconds)
+    print(f"published {count} samples of HostMetrics", file=sys.stderr)
+    return 0
