@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from sal_kafka import ComponentInfo, KafkaConfig, Writer
-from sal_kafka._sink import PostgresSink, SinkError, identifier, table_of
+from sal_kafka.sinks import AsyncPostgresSink, PostgresSink, SinkError, identifier, table_of
 from sal_kafka.testing import EmbeddedPostgres, Stack, sample_record
 from tests.conftest import BUNDLED
 
@@ -264,3 +264,42 @@ def test_host_metrics_end_to_end(stack: Stack, kafka_config: KafkaConfig, databa
     assert cpu[0] == min(os.cpu_count() or 1, 64) and cpu[1] == 64 and cpu[2] >= 0
     (crossed,) = rows(database, "SELECT metric, above FROM hostmetrics_evt_thresholdcrossed")
     assert crossed == ("memory.percent", True)
+
+
+async def test_the_asyncio_face_and_every_registered_component(
+    stack: Stack, kafka_config: KafkaConfig, database: str
+) -> None:
+    import asyncio
+
+    mirror = ComponentInfo.load("KMirror", BUNDLED, kafka_config.topic_subname)
+    with Writer(mirror, "evt_detailedState", config=kafka_config) as writer:
+        for state in range(5):
+            writer.write(detailedState=state)
+    async with AsyncPostgresSink(
+        database, [mirror], config=kafka_config, topics=["evt_detailedState"], max_delay=0.1
+    ) as sink:
+        assert await asyncio.to_thread(wait_rows, database, "kmirror_evt_detailedstate", 5) == 5
+    assert sink.stats.rows["kmirror_evt_detailedstate"] == 5
+    # the command with no component: the registered ones (KMirror here)
+    env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=kafka_config.topic_subname)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sal_kafka",
+            "sink",
+            "postgres",
+            "--url",
+            database,
+            "--seconds",
+            "3",
+            "--xml-dir",
+            str(BUNDLED),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "storing the registered components: KMirror" in done.stderr

@@ -9,7 +9,7 @@ from typing import Any
 
 from .._kafka import KafkaConfig, Session
 from .._observe import Metrics, serve_metrics
-from .._sink import PostgresSink
+from .._sink import PostgresSink, SinkError
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,7 +22,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "it covers committed in one transaction; resumes from the stored offsets.",
     )
     postgres.add_argument("--url", required=True, help="postgresql://user:password@host:port/database")
-    postgres.add_argument("components", nargs="+", metavar="COMPONENT", help="components whose topics to store")
+    postgres.add_argument(
+        "components",
+        nargs="*",
+        metavar="COMPONENT",
+        help="components whose topics to store (default: every registered one)",
+    )
     postgres.add_argument("--topic", action="append", dest="topics", help="only this topic (tel_x, evt_x; repeatable)")
     postgres.add_argument("--batch-size", type=int, default=5000, help="rows per transaction at most (default 5000)")
     postgres.add_argument("--max-delay", type=float, default=0.5, help="seconds a row waits at most (default 0.5)")
@@ -34,6 +39,20 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     postgres.set_defaults(func=run)
 
 
+def registered_components(session: Session, xml_dir: str | None) -> list[str]:
+    """The components of the XML that have a subject in the registry (``lsst.<subname>.<C>.<topic>-value``)."""
+    from .._model import ComponentInfo
+
+    prefix = f"lsst.{session.config.topic_subname}."
+    found = {s[len(prefix) :].split(".", 1)[0] for s in session.registry.subjects() if s.startswith(prefix)}
+    known = ComponentInfo.list_components(xml_dir)
+    names = [name for name in known if name in found]
+    if not names:
+        raise SinkError(f"no component of {prefix}* is registered at {session.registry.url}: name the components")
+    print(f"storing the registered components: {', '.join(names)}", file=sys.stderr)
+    return names
+
+
 def run(args: argparse.Namespace) -> int:
     from .._model import ComponentInfo
 
@@ -41,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
     metrics = Metrics() if args.metrics_port else None
     if metrics is not None:
         serve_metrics(args.metrics_port, metrics)
-    components = [ComponentInfo.load(name, args.xml_dir, config.topic_subname) for name in args.components]
     session = Session(config, metrics=metrics)
+    names = args.components or registered_components(session, args.xml_dir)
+    components = [ComponentInfo.load(name, args.xml_dir, config.topic_subname) for name in names]
     sink = PostgresSink(
         args.url, components, session=session, batch_size=args.batch_size, max_delay=args.max_delay, topics=args.topics
     )

@@ -9,6 +9,7 @@ had not committed is read again, what it had is not.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import datetime
@@ -27,7 +28,7 @@ from .._stats import LatencyHistogram
 from ._arrays import register_array_dumpers
 from ._tables import Table, table_of
 
-__all__ = ["PostgresSink", "SinkError", "SinkStats", "OFFSETS_TABLE"]
+__all__ = ["PostgresSink", "AsyncPostgresSink", "SinkError", "SinkStats", "OFFSETS_TABLE"]
 
 log = logging.getLogger("sal_kafka.sink")
 
@@ -367,3 +368,37 @@ def _safe(url: str) -> str:
     creds, _, host = rest.rpartition("@")
     user = creds.split(":", 1)[0]
     return f"{scheme}://{user}@{host}"
+
+
+class AsyncPostgresSink:
+    """asyncio face of `PostgresSink`: same arguments; ``await start()``, ``await stop()``.
+
+    The sink runs in a worker thread (psycopg and librdkafka block); the event
+    loop only starts and stops it, and can read `stats` meanwhile.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.sink = PostgresSink(*args, **kwargs)
+        self._task: asyncio.Future[None] | None = None
+
+    @property
+    def stats(self) -> SinkStats:
+        return self.sink.stats
+
+    async def start(self) -> AsyncPostgresSink:
+        """Connect and make the tables (raises `SinkError` as `PostgresSink.connect`), then run."""
+        await asyncio.to_thread(self.sink.connect)
+        self._task = asyncio.ensure_future(asyncio.to_thread(self.sink.run))
+        return self
+
+    async def stop(self) -> None:
+        """Commit what is read and stop; raises what the sink raised, if anything."""
+        self.sink.stop()
+        if self._task is not None:
+            await self._task
+
+    async def __aenter__(self) -> AsyncPostgresSink:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
