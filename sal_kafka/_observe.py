@@ -33,6 +33,8 @@ class Writer(Protocol):
     stats: Any
     topic: Any
     index: int
+    producer: Any
+    producer_name: str
 
 
 class Reader(Protocol):
@@ -221,8 +223,11 @@ class Metrics(Collector):
 
     def collect(self) -> Iterable[Metric]:
         families = _Families()
+        queues: dict[str, int] = {}  # per producer, shared by the writers of a session
         for writer in list(self._writers):
-            _writer_samples(families, writer)
+            _writer_samples(families, writer, queues)
+        for name, length in queues.items():
+            families.add("sal_kafka_producer_queue_messages", (name,), length)
         for reader in list(self._readers):
             _reader_samples(families, reader)
         with self._lock:
@@ -234,7 +239,7 @@ class Metrics(Collector):
         return list(families)
 
 
-def _writer_samples(families: _Families, writer: Writer) -> None:
+def _writer_samples(families: _Families, writer: Writer, queues: dict[str, int]) -> None:
     stats, topic = writer.stats, writer.topic
     labels = (topic.component_name, topic.attr_name, writer.index)
     families.add("sal_kafka_writer_messages_total", labels, stats.written)
@@ -244,6 +249,7 @@ def _writer_samples(families: _Families, writer: Writer) -> None:
     family = families.get("sal_kafka_writer_ack_latency_seconds")
     assert isinstance(family, HistogramMetricFamily)
     add_histogram(family, [str(v) for v in labels], stats.ack_latency)
+    queues[writer.producer_name] = len(writer.producer)
 
 
 def _reader_samples(families: _Families, reader: Reader) -> None:

@@ -58,3 +58,32 @@ def test_registry_serve_on_a_bad_database_or_a_busy_port(tmp_path: Path) -> None
             timeout=60,
         )
         assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.server
+def test_registry_serve_on_a_port_in_use(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sal_kafka",
+                "registry",
+                "serve",
+                "--port",
+                str(port),
+                "--db",
+                str(tmp_path / "x.db"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert (
+        done.returncode == 1 and f"cannot serve on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
+    )

@@ -106,6 +106,7 @@ def test_writer_and_reader_metrics_match_what_was_written_and_read(stack: Stack,
     assert value(second, "sal_kafka_writer_failed_total", **labels, index="0") == 0
     assert value(second, "sal_kafka_writer_bytes_total", **labels, index="0") == writer.stats.bytes_written
     assert value(second, "sal_kafka_writer_ack_latency_seconds_count", **labels, index="0") == 600
+    assert value(second, "sal_kafka_producer_queue_messages", client="producer-1") == 0  # flushed
     assert value(second, "sal_kafka_reader_messages_total", **labels) == got == 600
     assert value(second, "sal_kafka_reader_latency_seconds_count", **labels) == 600
     assert value(second, "sal_kafka_reader_latency_seconds_bucket", **labels, le="+Inf") == 600

@@ -166,3 +166,22 @@ def test_attrs_mode_checks_integer_array_items(session: Session) -> None:
     count = arrays.topic.fields["byte0"].count
     with pytest.raises(ValidationError, match=r"Expected int in \[0, 255\] \(byte\), got 300 - at \$.byte0\[0\]"):
         arrays.write(byte0=[300] * count)
+
+
+def test_librdkafka_lines_are_rate_limited() -> None:
+    import logging
+
+    from sal_kafka._kafka._session import RateLimit
+
+    limit = RateLimit(period=30.0)
+    line = "FAIL [rdkafka#producer-1] [thrd:127.0.0.1:9/bootstrap]: 127.0.0.1:9/bootstrap: Connect to ipv4#127.0.0.1:9 failed"
+
+    def record(text: str) -> logging.LogRecord:
+        return logging.LogRecord("sal_kafka.librdkafka", logging.ERROR, __file__, 1, text, (), None)
+
+    assert limit.filter(record(line))
+    assert [limit.filter(record(line)) for _ in range(192)] == [False] * 192  # 193 lines: one shown
+    assert limit.filter(record("another kind of line"))
+    limit.period = 0.0  # the period is over: shown again, with the count of those held back
+    again = record(line)
+    assert limit.filter(again) and again.getMessage().endswith("(192 more like it in the last 0 s)")

@@ -368,3 +368,12 @@ def test_bundled_kmirror_has_large_float_arrays() -> None:
     big = [f for f in topic.fields.values() if f.sal_type == "float" and f.count >= 100]
     assert len(big) >= 4
     assert sum(f.count for f in topic.fields.values() if f.sal_type == "float") > 800
+
+
+def test_a_listed_component_without_a_folder_is_said(xml_tree: XmlTree, caplog: pytest.LogCaptureFixture) -> None:
+    xml_tree.write("SALSubsystems.xml", subsystems_xml(("Foo", "no", "csc"), ("Ghost", "no", "csc")))
+    with caplog.at_level("WARNING", logger="sal_kafka.xml"):
+        ghost = ComponentInfo.load("Ghost", xml_tree.dir)
+    assert len(ghost.topics) > 0  # its generic topics
+    (record,) = [r for r in caplog.records if "Ghost" in r.getMessage()]
+    assert "has no folder" in record.getMessage() and "it gets only its generic topics" in record.getMessage()

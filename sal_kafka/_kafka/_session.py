@@ -150,6 +150,14 @@ class Session:
                 found = self._producers[key] = self._make("producer", conf)
             return found
 
+    def producer_name(self, producer: ProducerLike) -> str:
+        """A stable name of one of this session's producers (a bounded metrics label)."""
+        with self._lock:
+            for i, known in enumerate(self._producers.values()):
+                if known is producer:
+                    return f"producer-{i + 1}"
+        return "producer-?"
+
     def consumer(self, **settings: Any) -> ConsumerLike:
         """A new consumer (its owner closes it)."""
         self._check_open()

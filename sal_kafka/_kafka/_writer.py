@@ -175,6 +175,7 @@ class Writer:
         self.schema_id = schema_id
         self.codec = Codec(self.topic, schema_id=self.schema_id)
         self.producer = session.producer(**self._producer_settings(linger_ms, compression))
+        self.producer_name = session.producer_name(self.producer)
         self.key = message_key(self.topic, index)
         self._encode = self.codec.encode_message  # bound once: the hot path
         self._owned = self._own
