@@ -1,43 +1,4 @@
 """The options of the library as ``Literal`` types, and the tuples of their values."""
 
-from ._types import (
-    ACKS,
-    ARRAYS,
-    COMPATIBILITY_LEVELS,
-    ENGINES,
-    POSTPROCESS,
-    REGISTRATION_STATUSES,
-    STYLES,
-    TOPIC_KINDS,
-    VALIDATION_MODES,
-    Acks,
-    Arrays,
-    Compatibility,
-    Engine,
-    Postprocess,
-    RegistrationStatus,
-    Style,
-    TopicKind,
-    Validation,
-)
-
-__all__ = [
-    "Validation",
-    "VALIDATION_MODES",
-    "Postprocess",
-    "POSTPROCESS",
-    "Arrays",
-    "ARRAYS",
-    "Engine",
-    "ENGINES",
-    "Style",
-    "STYLES",
-    "Acks",
-    "ACKS",
-    "RegistrationStatus",
-    "REGISTRATION_STATUSES",
-    "Compatibility",
-    "COMPATIBILITY_LEVELS",
-    "TopicKind",
-    "TOPIC_KINDS",
-]
+from ._types import *  # noqa: F403 - the options, as _types defines them
+from ._types import __all__  # noqa: F401 - the same public names

@@ -46,6 +46,15 @@ def rows(url: str, sql: str) -> list[tuple[object, ...]]:
         return db.execute(sql).fetchall()
 
 
+def column_types(url: str, table: str) -> dict[str, str]:
+    found = rows(
+        url,
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        f"WHERE attrelid = '{table}'::regclass AND attnum > 0 AND NOT attisdropped",
+    )
+    return {str(name): str(kind) for name, kind in found}
+
+
 def wait_rows(url: str, table: str, number: int, timeout: float = 30.0) -> int:
     deadline = time.monotonic() + timeout
     count = 0
@@ -83,24 +92,12 @@ def test_tables_columns_and_values(stack: Stack, kafka_config: KafkaConfig, data
     finally:
         sink.stop()
         thread.join(30)
-    types = dict(
-        rows(
-            database,
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = 'ktest_evt_scalars'::regclass AND attnum > 0",
-        )
-    )
+    types = column_types(database, "ktest_evt_scalars")
     assert types["time"] == "timestamp with time zone" and types["salindex"] == "integer"
     assert types["boolean0"] == "boolean" and types["byte0"] == "smallint" and types["short0"] == "smallint"
     assert types["int0"] == "integer" and types["longlong0"] == "bigint" and types["unsignedint0"] == "bigint"
     assert types["float0"] == "real" and types["double0"] == "double precision" and types["string0"] == "text"
-    array_types = dict(
-        rows(
-            database,
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = 'ktest_tel_arrays'::regclass AND attnum > 0",
-        )
-    )
+    array_types = column_types(database, "ktest_tel_arrays")
     assert array_types["double0"] == "double precision[]" and array_types["byte0"] == "smallint[]"
     (row,) = rows(database, "SELECT salindex, int0, string0, private_seqnum, kafka_offset, time FROM ktest_evt_scalars")
     assert row[:5] == (3, sent["int0"], sent["string0"], 1, 0)
