@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import yaml
 
+from ._errors import ConfigError
 from ._model import ComponentInfo
 from ._sink._tables import table_of
 
@@ -249,9 +250,7 @@ def write_provisioning(out: str | Path, prometheus_url: str = "http://127.0.0.1:
         root / "prometheus" / "prometheus.yml": yaml.safe_dump(prometheus_config(), sort_keys=False),
         root / "prometheus" / "alerts.yml": yaml.safe_dump(alert_rules(), sort_keys=False),
     }
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text if text.endswith("\n") else text + "\n")
+    _write_files(files)
     return list(files)
 
 
@@ -378,7 +377,14 @@ def write_component_dashboards(out: str | Path, components: Sequence[ComponentIn
         files[root / "dashboards" / f"sal-kafka-{component.name.lower()}.json"] = json.dumps(
             component_dashboard(component), indent=2
         )
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text if text.endswith("\n") else text + "\n")
+    _write_files(files)
     return list(files)
+
+
+def _write_files(files: Mapping[Path, str]) -> None:
+    for path, text in files.items():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text if text.endswith("\n") else text + "\n")
+        except OSError as exc:
+            raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from ._avro import dumps_schema
+from ._errors import ConfigError
 from ._model import ComponentInfo
 from ._util import gc_paused
 
@@ -75,10 +76,13 @@ def write_schemas(components: Sequence[ComponentInfo], out: str | os.PathLike[st
     written = 0
     for rel, text in render_schemas(components).items():
         path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.is_file() or path.read_text() != text:
-            path.write_text(text)
-            written += 1
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.is_file() or path.read_text() != text:
+                path.write_text(text)
+                written += 1
+        except OSError as exc:
+            raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     return SchemaSummary(
         len(components),
         sum(len(c.topics) for c in components),

@@ -87,3 +87,10 @@ def test_registry_serve_on_a_port_in_use(tmp_path: Path) -> None:
     assert (
         done.returncode == 1 and f"cannot serve on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
     )
+
+
+@pytest.mark.parametrize("command", [["grafana"], ["codegen", "KTest"], ["schemas", "KTest"]])
+def test_an_unwritable_output_folder_is_one_line(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command[0], "--out", "/proc/no/such/folder", *command[1:]]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write /proc/no/such/folder" in err and len(err.strip().splitlines()) == 1

@@ -109,7 +109,8 @@ class PostgresSink:
         try:
             db = _connect(self.url)
         except psycopg.Error as exc:
-            raise SinkError(f"cannot connect to PostgreSQL at {_safe(self.url)}: {exc}".strip()) from None
+            reason = " ".join(str(exc).split())  # psycopg's message spans lines: one line
+            raise SinkError(f"cannot connect to PostgreSQL at {_safe(self.url)}: {reason}") from None
         self._db = db
         self._prepare(db)
         return db
