@@ -376,11 +376,13 @@ class EmbeddedPostgres:
             raise SalKafkaError(f"the embedded PostgreSQL did not start in {self.workdir}: {exc}") from None
         return self
 
-    def stop(self) -> None:
+    def stop(self, remove: bool = True) -> None:
+        """Stop the server; ``remove`` also deletes a temporary data folder (else `start`
+        starts the same database again: a database that went down and came back)."""
         if self._server is not None:
             self._server.cleanup()
             self._server = None
-        if self._tmp is not None:
+        if remove and self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
 

@@ -300,3 +300,39 @@ async def test_the_asyncio_face_and_every_registered_component(
     )
     assert done.returncode == 0, done.stderr
     assert "storing the registered components: KMirror" in done.stderr
+
+
+def test_a_database_that_goes_down_and_comes_back(stack: Stack, kafka_config: KafkaConfig, tmp_path: object) -> None:
+    """PostgreSQL stops under a running sink: the batch waits and is retried with back-off
+    (logged, counted); when the database is back, every message is stored, once."""
+    server = EmbeddedPostgres().start()
+    try:
+        url = server.url
+        mirror = ComponentInfo.load("KMirror", BUNDLED, kafka_config.topic_subname)
+        sink = PostgresSink(url, [mirror], config=kafka_config, topics=["tel_inclinometer"], max_delay=0.05)
+        thread = threading.Thread(target=sink.run)
+        thread.start()
+        with Writer(mirror, "tel_inclinometer", config=kafka_config) as writer:
+            for i in range(100):
+                writer.write(inclinometerAngle=float(i))
+            writer.flush()
+            assert wait_rows(url, "kmirror_tel_inclinometer", 100) == 100
+            server.stop(remove=False)  # down
+            for i in range(100, 300):
+                writer.write(inclinometerAngle=float(i))
+            writer.flush()
+            deadline = time.monotonic() + 20
+            while sink.stats.retries < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert sink.stats.retries >= 2  # it tried, and waited
+            server.start()  # back
+            url = server.url
+            assert wait_rows(url, "kmirror_tel_inclinometer", 300, timeout=60) == 300
+        sink.stop()
+        thread.join(60)
+        (count, distinct) = rows(url, "SELECT count(*), count(DISTINCT private_seqnum) FROM kmirror_tel_inclinometer")[
+            0
+        ]
+        assert (count, distinct) == (300, 300)
+    finally:
+        server.stop()
