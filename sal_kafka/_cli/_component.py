@@ -13,8 +13,8 @@ from typing import Any
 import msgspec
 
 from .._errors import AckError, ConfigError
-from .._kafka import KafkaConfig
 from .._salobj import Remote, RemoteCommand, SalRetCode, State
+from ._connection import add_connection_arguments, kafka_config
 
 #: the state commands that lead from one summary state towards another
 _PATHS: dict[tuple[State, State], list[str]] = {
@@ -66,22 +66,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="refuse commands from other users than this one (CMD_NOPERM); default $LSST_DDS_ENABLE_AUTHLIST=1",
     )
-    example.add_argument("--bootstrap-servers", help="default: $SAL_KAFKA_BOOTSTRAP_SERVERS, then 127.0.0.1:9092")
-    example.add_argument("--registry-url", help="default: $SAL_KAFKA_SCHEMA_REGISTRY_URL, then http://127.0.0.1:8081")
+    add_connection_arguments(example)
     example.set_defaults(func=run_example_csc)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("component", metavar="COMPONENT[:INDEX]")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the final ack (default 60)")
-    parser.add_argument("--bootstrap-servers", help="default: $SAL_KAFKA_BOOTSTRAP_SERVERS, then 127.0.0.1:9092")
-    parser.add_argument("--registry-url", help="default: $SAL_KAFKA_SCHEMA_REGISTRY_URL, then http://127.0.0.1:8081")
+    add_connection_arguments(parser)
     parser.add_argument("--identity", help="identity of the commander (default: user@host)")
     parser.add_argument("--json", action="store_true", help="print each acknowledgement as a JSON line")
-
-
-def _config(args: argparse.Namespace) -> KafkaConfig:
-    return KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
 
 
 def split_name(text: str) -> tuple[str, int]:
@@ -139,7 +133,7 @@ def run_command(args: argparse.Namespace) -> int:
     values = parse_fields(args.fields)
 
     async def main() -> None:
-        async with Remote(name, index, config=_config(args), identity=args.identity, include=[]) as remote:
+        async with Remote(name, index, config=kafka_config(args), identity=args.identity, include=[]) as remote:
             await _send(remote, args.command_name, values, args.timeout, args.json)
 
     asyncio.run(main())
@@ -151,7 +145,9 @@ def run_state(args: argparse.Namespace) -> int:
     target = State[args.state.upper()]
 
     async def main() -> None:
-        async with Remote(name, index, config=_config(args), identity=args.identity, include=["summaryState"]) as r:
+        async with Remote(
+            name, index, config=kafka_config(args), identity=args.identity, include=["summaryState"]
+        ) as r:
             try:
                 current = State((await r.evt_summaryState.aget(timeout=args.timeout)).summaryState)
             except TimeoutError:
@@ -173,7 +169,7 @@ def run_state(args: argparse.Namespace) -> int:
 def run_example_csc(args: argparse.Namespace) -> int:
     from .._example import run_example
 
-    config = KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
+    config = kafka_config(args)
 
     async def main() -> None:
         task = asyncio.ensure_future(run_example(args.index, config=config, authorize=args.authorize or None))

@@ -18,13 +18,13 @@ from .._kafka import KafkaConfig, LatencyHistogram, Reader, Session, Writer, sam
 from .._model import ComponentInfo
 from .._observe import Metrics, serve_metrics
 from .._types import ACKS, ARRAYS, POSTPROCESS, VALIDATION_MODES
+from ._connection import add_connection_arguments, kafka_config
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("component", metavar="COMPONENT")
     parser.add_argument("--index", type=int, default=0, help="salIndex (indexed components)")
-    parser.add_argument("--bootstrap-servers", help="default: $SAL_KAFKA_BOOTSTRAP_SERVERS, then 127.0.0.1:9092")
-    parser.add_argument("--registry-url", help="default: $SAL_KAFKA_SCHEMA_REGISTRY_URL, then http://127.0.0.1:8081")
+    add_connection_arguments(parser)
     parser.add_argument("--xml-dir", help="folder holding SALSubsystems.xml (default: bundled xml_schemas/)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--metrics-port", metavar="[HOST:]PORT", help="serve Prometheus metrics at /metrics there")
@@ -76,10 +76,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     read.set_defaults(func=run_read)
 
 
-def _config(args: argparse.Namespace) -> KafkaConfig:
-    return KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
-
-
 def _session(args: argparse.Namespace, config: KafkaConfig) -> Session:
     """The command's session; with ``--metrics-port``, its metrics served there."""
     metrics = Metrics() if args.metrics_port else None
@@ -100,7 +96,7 @@ def _progress(label: str, done: int, total: int, start: float) -> None:
 
 
 def run_write(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = kafka_config(args)
     component = _component(args, config)
     acks = "0" if args.nowait_ack else args.acks
     with (
@@ -221,7 +217,7 @@ class _Tally:
 
 
 def run_read(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = kafka_config(args)
     component = _component(args, config)
     tally = _Tally()
     history = False if args.no_history else None

@@ -7,9 +7,10 @@ import signal
 import sys
 from typing import Any
 
-from .._kafka import KafkaConfig, Session
+from .._kafka import Session
 from .._observe import Metrics, serve_metrics
 from .._sink import PostgresSink, SinkError
+from ._connection import add_connection_arguments, kafka_config
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,8 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     postgres.add_argument("--batch-size", type=int, default=5000, help="rows per transaction at most (default 5000)")
     postgres.add_argument("--max-delay", type=float, default=0.5, help="seconds a row waits at most (default 0.5)")
     postgres.add_argument("--xml-dir", help="folder holding SALSubsystems.xml (default: bundled xml_schemas/)")
-    postgres.add_argument("--bootstrap-servers", help="default: $SAL_KAFKA_BOOTSTRAP_SERVERS")
-    postgres.add_argument("--registry-url", help="default: $SAL_KAFKA_SCHEMA_REGISTRY_URL")
+    add_connection_arguments(postgres)
     postgres.add_argument("--metrics-port", metavar="[HOST:]PORT", help="serve Prometheus metrics at /metrics there")
     postgres.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C or SIGTERM)")
     postgres.set_defaults(func=run)
@@ -56,7 +56,7 @@ def registered_components(session: Session, xml_dir: str | None) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from .._model import ComponentInfo
 
-    config = KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
+    config = kafka_config(args)
     metrics = Metrics() if args.metrics_port else None
     if metrics is not None:
         serve_metrics(args.metrics_port, metrics)
@@ -88,15 +88,14 @@ def add_hostmetrics_parser(subparsers: argparse._SubParsersAction[argparse.Argum
     )
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples (default 1)")
     parser.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C or SIGTERM)")
-    parser.add_argument("--bootstrap-servers", help="default: $SAL_KAFKA_BOOTSTRAP_SERVERS")
-    parser.add_argument("--registry-url", help="default: $SAL_KAFKA_SCHEMA_REGISTRY_URL")
+    add_connection_arguments(parser)
     parser.set_defaults(func=run_hostmetrics)
 
 
 def run_hostmetrics(args: argparse.Namespace) -> int:
     from .._hostmetrics import HostMetricsPublisher
 
-    config = KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
+    config = kafka_config(args)
     with Session(config) as session:
         publisher = HostMetricsPublisher(session)
         signal.signal(signal.SIGTERM, lambda signum, frame: publisher.stop())

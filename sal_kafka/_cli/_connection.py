@@ -1,0 +1,18 @@
+"""The connection options every command that talks to Kafka shares, and the config they make."""
+
+from __future__ import annotations
+
+import argparse
+
+from .._kafka import KafkaConfig
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--bootstrap-servers`` and ``--registry-url`` (both default to the environment)."""
+    parser.add_argument("--bootstrap-servers", help="default: $SAL_KAFKA_BOOTSTRAP_SERVERS, then 127.0.0.1:9092")
+    parser.add_argument("--registry-url", help="default: $SAL_KAFKA_SCHEMA_REGISTRY_URL, then http://127.0.0.1:8081")
+
+
+def kafka_config(args: argparse.Namespace) -> KafkaConfig:
+    """The config of the command line's connection options, the environment filling the rest."""
+    return KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
