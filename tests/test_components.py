@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -291,3 +292,74 @@ async def test_strings_longer_than_idl_size_are_read_intact() -> None:
     assert codec.decode(codec.encode(record, validation="none"))["shortString"] == long_text
     with pytest.raises(ValidationError, match=f"Expected str of at most {size} characters, got {size + 24}"):
         codec.encode(record, validation="strict")
+
+
+class RecordingProducer:
+    """A producer that records each ``produce`` call, and can refuse them (a full queue)."""
+
+    def __init__(self, full: bool = False) -> None:
+        self.produced: list[tuple[str, bytes | None]] = []
+        self.full = full
+
+    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None, *, on_delivery=None) -> None:  # type: ignore[no-untyped-def]
+        if self.full:
+            raise BufferError("full")
+        self.produced.append((topic, value))
+
+    def poll(self, timeout: float = 0.0) -> int:
+        return 0
+
+    def flush(self, timeout: float = -1) -> int:
+        return 0
+
+    def __len__(self) -> int:
+        return 0
+
+
+async def test_what_one_turn_writes_is_handed_over_together_in_order() -> None:
+    from sal_kafka._salobj._io import TurnProducer
+
+    inner = RecordingProducer()
+    turn = TurnProducer(inner, asyncio.get_running_loop(), threading.get_ident())
+    for n in range(3):
+        turn.produce("t", bytes([n]))
+    assert inner.produced == [] and len(turn) == 3  # held until the turn ends
+    await asyncio.sleep(0)
+    assert inner.produced == [("t", b"\x00"), ("t", b"\x01"), ("t", b"\x02")]
+    # another thread's message goes straight through; flush hands over what is pending
+    await asyncio.to_thread(turn.produce, "other", b"x")
+    assert inner.produced[-1] == ("other", b"x")
+    turn.produce("t", b"\x03")
+    turn.flush(1.0)
+    assert inner.produced[-1] == ("t", b"\x03") and len(turn) == 0
+
+
+async def test_a_message_a_full_queue_refuses_is_reported_failed() -> None:
+    from sal_kafka._salobj._io import TurnProducer
+
+    reports: list[object] = []
+    turn = TurnProducer(RecordingProducer(full=True), asyncio.get_running_loop(), threading.get_ident())
+    turn.produce("t", b"x", on_delivery=lambda error, message: reports.append(error))
+    await asyncio.sleep(0)
+    (error,) = reports
+    assert "full" in error.str()  # type: ignore[attr-defined]
+
+
+async def test_a_callback_s_event_and_its_ack_go_out_in_one_hand_over(
+    csc_and_remote: tuple[Csc, Remote, Session],
+) -> None:
+    csc, remote, _ = csc_and_remote
+    await remote.cmd_start.start(timeout=5)
+    await remote.cmd_enable.start(timeout=5)
+    (turn,) = csc.io._turn_producers.values()
+    handed: list[list[str]] = []
+    original = turn.hand_over
+
+    def record() -> None:
+        handed.append([topic for topic, *_ in turn._pending])
+        original()
+
+    turn.hand_over = record  # type: ignore[method-assign]
+    await remote.cmd_setScalars.set_start(int0=5, timeout=5)
+    names = [t.rsplit(".", 1)[-1] for batch in handed for t in batch]
+    assert ["logevent_scalars", "ackcmd"] in [[t.rsplit(".", 1)[-1] for t in batch] for batch in handed], names

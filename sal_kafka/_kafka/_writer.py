@@ -24,6 +24,7 @@ from .._validation import check_mode, explain
 from ._config import KafkaConfig
 from ._session import Session
 from ._time import TAI_MINUS_UTC
+from ._transport import ProducerLike
 
 __all__ = ["Writer", "AsyncWriter", "WriterStats", "LatencyHistogram", "MAX_SEQ_NUM", "message_key"]
 
@@ -100,6 +101,10 @@ class Writer:
         gets exactly one call (fault tests, exactly-once bookkeeping).
     create_topics : bool
         Create the topic and register its schema when missing (idempotent).
+    wrap_producer : callable, optional
+        Called with the session's producer; the writer produces through what
+        it returns (a Controller's and a Remote's writers hand messages over
+        at the end of the event loop's turn, together).
 
     Notes
     -----
@@ -127,8 +132,10 @@ class Writer:
         create_topics: bool = True,
         identity: str | None = None,
         on_delivery: Callable[[int, str | None], None] | None = None,
+        wrap_producer: Callable[[ProducerLike], ProducerLike] | None = None,
     ) -> None:
         self._identity = identity
+        self._wrap_producer = wrap_producer
         self._on_delivery = on_delivery
         self._own_session = session is None
         self.session = session or Session(config, registry=registry)
@@ -174,8 +181,9 @@ class Writer:
             raise KafkaIOError(f"{self.topic.subject} is not registered at {session.registry.url}")
         self.schema_id = schema_id
         self.codec = Codec(self.topic, schema_id=self.schema_id)
-        self.producer = session.producer(**self._producer_settings(linger_ms, compression))
-        self.producer_name = session.producer_name(self.producer)
+        producer = session.producer(**self._producer_settings(linger_ms, compression))
+        self.producer_name = session.producer_name(producer)
+        self.producer = producer if self._wrap_producer is None else self._wrap_producer(producer)
         self.key = message_key(self.topic, index)
         self._encode = self.codec.encode_message  # bound once: the hot path
         self._owned = self._own

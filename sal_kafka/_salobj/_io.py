@@ -20,14 +20,17 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from confluent_kafka import KafkaError
+
 from .._errors import ConfigError
 from .._kafka import Reader, Received, Session, Writer
+from .._kafka._transport import ProducerLike
 from .._model import ComponentInfo, TopicInfo
 from .._observe import add_histogram
 from .._stats import LatencyHistogram
 from ._enums import SalRetCode
 
-__all__ = ["ComponentIO", "user_host"]
+__all__ = ["ComponentIO", "TurnProducer", "user_host"]
 
 log = logging.getLogger("sal_kafka.component")
 
@@ -35,6 +38,71 @@ log = logging.getLogger("sal_kafka.component")
 def user_host() -> str:
     """A commander's identity: ``user@host``, as ts_salobj's."""
     return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+class TurnProducer:
+    """A producer that hands what the event loop's thread writes to librdkafka
+    at the end of the loop's turn, all together, in the order written.
+
+    With ``linger.ms`` 0 each ``produce`` wakes librdkafka's broker thread at
+    once, so a command callback that writes an event, then a telemetry message,
+    then the ack made three produce requests, the ack's queued behind the
+    others at the broker. Handed over together they go in one request. The
+    delay added is the rest of the loop's turn, since the loop runs the hand-over
+    as soon as the writing code awaits. Messages written on other threads
+    (a logging handler's) go straight through.
+    """
+
+    def __init__(self, producer: ProducerLike, loop: asyncio.AbstractEventLoop, thread_id: int) -> None:
+        self._producer = producer
+        self._loop = loop
+        self._thread_id = thread_id
+        self._pending: list[tuple[str, bytes | None, bytes | None, Callable[[Any, Any], None] | None]] = []
+        self._lock = threading.Lock()  # flush may run in a worker thread
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        on_delivery: Callable[[Any, Any], None] | None = None,
+    ) -> None:
+        if threading.get_ident() != self._thread_id or self._loop.is_closed():
+            self._producer.produce(topic, value, key, on_delivery=on_delivery)
+            return
+        with self._lock:
+            self._pending.append((topic, value, key, on_delivery))
+            first = len(self._pending) == 1
+        if first:
+            self._loop.call_soon(self.hand_over)
+
+    def hand_over(self) -> None:
+        """Produce what is pending; a message the full local queue refuses is reported failed."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        producer = self._producer
+        for topic, value, key, on_delivery in pending:
+            try:
+                producer.produce(topic, value, key, on_delivery=on_delivery)
+            except BufferError:
+                producer.poll(1.0)  # serve delivery reports to make room, once
+                try:
+                    producer.produce(topic, value, key, on_delivery=on_delivery)
+                except BufferError:
+                    if on_delivery is not None:  # counted and logged by the writer
+                        on_delivery(KafkaError(KafkaError._QUEUE_FULL, "the producer's local queue is full"), None)
+        producer.poll(0)
+
+    def poll(self, timeout: float = 0.0) -> int:
+        return self._producer.poll(timeout)
+
+    def flush(self, timeout: float = -1) -> int:
+        self.hand_over()
+        return self._producer.flush(timeout)
+
+    def __len__(self) -> int:
+        return len(self._producer) + len(self._pending)
 
 
 class ComponentIO:
@@ -67,6 +135,8 @@ class ComponentIO:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._turn_producers: dict[int, TurnProducer] = {}
         self.start_task: asyncio.Future[None] | None = None
         self.closed = False
         #: commands received per command, acks written per (command, code), round trips per command
@@ -110,6 +180,7 @@ class ComponentIO:
         The start task is done once the history of every read topic is in.
         """
         loop = self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self.start_task = loop.create_future()
         await asyncio.to_thread(self._prepare, history)
         if self._reader is None:
@@ -184,7 +255,18 @@ class ComponentIO:
                 identity=self.identity,
                 create_topics=False,
                 on_delivery_error=lambda text: log.error("%s: %s", self.name_index, text),
+                wrap_producer=self._turn_producer,
             )
+        return found
+
+    def _turn_producer(self, producer: ProducerLike) -> ProducerLike:
+        """One `TurnProducer` per session producer, on this component's loop."""
+        loop = self._loop
+        if loop is None:  # written before start: no loop known yet
+            return producer
+        found = self._turn_producers.get(id(producer))
+        if found is None:
+            found = self._turn_producers[id(producer)] = TurnProducer(producer, loop, self._loop_thread)
         return found
 
     # ------------------------------------------------------------------ closing
@@ -199,6 +281,8 @@ class ComponentIO:
             await asyncio.to_thread(self._thread.join, 5)
         if self._reader is not None:
             await asyncio.to_thread(self._reader.close)
+        for turn in self._turn_producers.values():
+            turn.hand_over()
         if self._writers:
             await asyncio.to_thread(self.session.flush)
         if self.start_task is not None and not self.start_task.done():

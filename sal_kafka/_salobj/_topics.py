@@ -278,8 +278,10 @@ class WriteTopic(_Topic):
     async def write(self) -> Any:
         """Send `data` (private fields filled) and return what was sent.
 
-        The message is handed to the session's producer and this returns at
-        once; a delivery failure is logged and counted (``stats`` of the writer).
+        The message is encoded now and this returns at once; it is handed to
+        the session's producer at the end of the event loop's turn, with all
+        else written in that turn, in order. A delivery failure is logged and
+        counted (``stats`` of the writer).
         """
         sent = self.io.writer(self.topic).write(self.data)
         self._has_data = True
