@@ -37,9 +37,13 @@ def _pg_config(option: str) -> Path | None:
     return Path(subprocess.run([pg_config, option], capture_output=True, text=True, check=True).stdout.strip())
 
 
+def _runuser() -> str | None:
+    return shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+
+
 def _as_server_user(command: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root: as root, run it as the ``postgres`` user."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.getuid() == 0 else command
+    return [str(_runuser()), "-u", "postgres", "--", *command] if os.getuid() == 0 else command
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +57,8 @@ def timescaledb() -> Iterator[str]:
             pwd.getpwnam("postgres")
         except KeyError:
             pytest.skip("running as root and there is no 'postgres' user to run the server as")
+        if _runuser() is None:
+            pytest.skip("running as root and there is no runuser to run the server as 'postgres'")
     with tempfile.TemporaryDirectory(prefix="sal-kafka-timescaledb-") as name:
         folder = Path(name)  # not under pytest's folder, which the server's user cannot reach
         if os.getuid() == 0:
