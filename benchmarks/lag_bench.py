@@ -54,10 +54,12 @@ from confluent_kafka import Consumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from command_bench import percentile  # noqa: E402
+from sink_bench import DelayPoller, database  # noqa: E402  (the script's folder is on sys.path)
+
 from sal_kafka import ComponentInfo  # noqa: E402
 from sal_kafka._sink import table_of  # noqa: E402
 from sal_kafka.testing import EmbeddedPostgres, Stack  # noqa: E402
-from sal_kafka.wire import TAI_MINUS_UTC  # noqa: E402
 
 TOPIC = "evt_detailedState"
 
@@ -77,12 +79,6 @@ class Probe:
         if late:
             self.late += 1
             self.oldest_late_age = max(self.oldest_late_age, age)
-
-
-def database(pg: EmbeddedPostgres, name: str) -> str:
-    with psycopg.connect(pg.url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    return pg.url.replace("/postgres?", f"/{name}?")
 
 
 def kafka_probe(bootstrap: str, topic: str, at: float, window: float, timeout: float = 20.0) -> Probe:
@@ -144,29 +140,6 @@ def postgres_probe(url: str, table: str, at: float, window: float, wait: float) 
     return result
 
 
-class DelayPoller(threading.Thread):
-    """Each row's delay from ``private_sndStamp`` to the first poll that sees it."""
-
-    def __init__(self, url: str, table: str) -> None:
-        super().__init__(daemon=True)
-        self.url, self.table = url, table
-        self.samples: list[float] = []
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        last = -1
-        with psycopg.connect(self.url, autocommit=True) as db:
-            while not self.stop.is_set():
-                found = db.execute(
-                    f"SELECT kafka_offset, private_sndstamp FROM {self.table} WHERE kafka_offset > %s", (last,)
-                ).fetchall()
-                seen = time.time() + TAI_MINUS_UTC
-                for offset, snd in found:
-                    self.samples.append(seen - snd)
-                    last = max(last, offset)
-                self.stop.wait(0.02)
-
-
 def wait_for_table(url: str, table: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     with psycopg.connect(url, autocommit=True) as db:
@@ -174,11 +147,6 @@ def wait_for_table(url: str, table: str, timeout: float = 60.0) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the sink made no table {table} in {timeout} s")
             time.sleep(0.1)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 def run_rate(stack: Stack, pg: EmbeddedPostgres, rate: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -238,7 +206,7 @@ def run_rate(stack: Stack, pg: EmbeddedPostgres, rate: int, args: argparse.Names
         sink.terminate()
         sink.wait(30)
     delays = poller.samples
-    p99 = percentile(delays, 0.99)
+    p99 = percentile(delays, 99) if delays else float("nan")
     held = written["messages_per_s"] >= 0.97 * rate
     return {
         "rate": rate,
@@ -247,7 +215,7 @@ def run_rate(stack: Stack, pg: EmbeddedPostgres, rate: int, args: argparse.Names
         "number": number,
         "kafka": kafka,
         "postgres": postgres,
-        "p50": percentile(delays, 0.5),
+        "p50": percentile(delays, 50) if delays else float("nan"),
         "p99": p99,
         "sustained": held and p99 < 1.0 and len(delays) == number,
     }

@@ -64,6 +64,33 @@ def count(url: str, table: str) -> int:
             return 0
 
 
+class DelayPoller(threading.Thread):
+    """Each row's delay from ``private_sndStamp`` to the first poll that sees it
+    (a poll every 20 ms: up to 20 ms too much)."""
+
+    def __init__(self, url: str, table: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.table = url, table
+        self.samples: list[float] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        last = -1
+        with psycopg.connect(self.url, autocommit=True) as db:
+            while not self.stop.is_set():
+                try:
+                    found = db.execute(
+                        f"SELECT kafka_offset, private_sndstamp FROM {self.table} WHERE kafka_offset > %s", (last,)
+                    ).fetchall()
+                except psycopg.errors.UndefinedTable:  # the sink has not made it yet
+                    found = []
+                seen = time.time() + TAI_MINUS_UTC
+                for offset, snd in found:
+                    self.samples.append(seen - snd)
+                    last = max(last, offset)
+                self.stop.wait(0.02)
+
+
 def sink_throughput(component: ComponentInfo, topic: str, config: KafkaConfig, url: str, n: int) -> float:
     sink = PostgresSink(url, [component], config=config, topics=[topic], batch_size=5000, max_delay=0.2)
     table = table_of(component[topic]).name
@@ -114,29 +141,8 @@ def delay(stack: Stack, subname: str, url: str, rate: float, seconds: float) -> 
     table = table_of(component[topic]).name
     thread = threading.Thread(target=sink.run)
     thread.start()
-    samples: list[float] = []
-    stop = threading.Event()
-
-    def poll() -> None:
-        """Each row's delay: the time the poll first saw it minus its private_sndStamp
-        (20 ms polls: up to 20 ms too much)."""
-        last = -1
-        with psycopg.connect(url, autocommit=True) as db:
-            while not stop.is_set():
-                try:
-                    found = db.execute(
-                        f"SELECT kafka_offset, private_sndstamp FROM {table} WHERE kafka_offset > %s", (last,)
-                    ).fetchall()
-                except psycopg.errors.UndefinedTable:
-                    found = []
-                seen = time.time() + TAI_MINUS_UTC
-                for offset, snd in found:
-                    samples.append(seen - snd)
-                    last = max(last, offset)
-                stop.wait(0.02)
-
     time.sleep(1.0)  # the sink's tables and positions are ready
-    poller = threading.Thread(target=poll)
+    poller = DelayPoller(url, table)
     poller.start()
     number = str(int(rate * seconds))
     writer = subprocess.run(
@@ -150,13 +156,13 @@ def delay(stack: Stack, subname: str, url: str, rate: float, seconds: float) -> 
     )
     assert writer.stdout
     deadline = time.monotonic() + 60
-    while len(samples) < int(number) and time.monotonic() < deadline:  # until every row is visible
+    while len(poller.samples) < int(number) and time.monotonic() < deadline:  # until every row is visible
         time.sleep(0.1)
-    stop.set()
+    poller.stop.set()
     poller.join(10)
     sink.stop()
     thread.join(60)
-    ordered = sorted(samples)
+    ordered = sorted(poller.samples)
     assert len(ordered) == int(number), (len(ordered), number)  # every row seen once
     return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 

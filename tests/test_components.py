@@ -361,5 +361,5 @@ async def test_a_callback_s_event_and_its_ack_go_out_in_one_hand_over(
 
     turn.hand_over = record  # type: ignore[method-assign]
     await remote.cmd_setScalars.set_start(int0=5, timeout=5)
-    names = [t.rsplit(".", 1)[-1] for batch in handed for t in batch]
-    assert ["logevent_scalars", "ackcmd"] in [[t.rsplit(".", 1)[-1] for t in batch] for batch in handed], names
+    batches = [[topic.rsplit(".", 1)[-1] for topic in batch] for batch in handed]
+    assert ["logevent_scalars", "ackcmd"] in batches, batches
