@@ -1,10 +1,12 @@
 """The floor of a command round trip on the embedded broker, with librdkafka alone.
 
-A requester process and a responder process talk through the Tansu broker with
-plain confluent-kafka clients and no sal-kafka code: the requester produces a
-request (``linger.ms`` 0) and polls for the reply; the responder polls for the
-request and produces the reply. Both consumers use the stack's
-``fetch.wait.max.ms`` (2). Each layout runs on new topics:
+A requester process and a responder process talk through the embedded Apache
+Kafka broker with plain confluent-kafka clients and no sal-kafka code: the
+requester produces a request (``linger.ms`` 0) and polls for the reply; the
+responder polls for the request and produces the reply. Both consumers use the
+library readers' ``fetch.wait.max.ms`` (100: Apache Kafka answers a fetch as
+soon as data arrives, so it only bounds an idle fetch). Each layout runs on new
+topics:
 
 - ``1 -> 1``: the responder reads one topic and replies with one message;
 - ``as a command``: what the command benchmark's processes do. The responder
@@ -39,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sal_kafka.testing import Stack  # noqa: E402
 
-FETCH_WAIT_MS = Stack.CONSUMER["fetch.wait.max.ms"]
+FETCH_WAIT_MS = 100
 LAYOUTS = {"1 -> 1": (0, 0, 0), "as a command": (10, 2, 1)}  # responder's extra topics, replies before, requester's
 
 
@@ -144,13 +146,14 @@ def main() -> None:
     if args.respond:
         respond(args.respond[0], json.loads(args.respond[1]))
         return
-    print(
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; Tansu on loopback; "
-        f"confluent-kafka clients only, fetch.wait.max.ms {FETCH_WAIT_MS}; {args.round_trips} round trips a run\n"
-    )
-    print("| layout | round | p50 ms | p99 ms | requester CPU µs/round trip |")
-    print("|---|---|---:|---:|---:|")
     with Stack() as stack:
+        print(
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; Apache Kafka "
+            f"{stack.kafka.version} (one KRaft node) on loopback; confluent-kafka clients only, fetch.wait.max.ms "
+            f"{FETCH_WAIT_MS}; {args.round_trips} round trips a run\n"
+        )
+        print("| layout | round | p50 ms | p99 ms | requester CPU µs/round trip |")
+        print("|---|---|---:|---:|---:|")
         for layout in LAYOUTS:
             results = []
             for r in range(args.rounds):

@@ -15,6 +15,7 @@ from ._codec import Codec
 from ._errors import (
     AckError,
     AckTimeoutError,
+    BrokerError,
     CodecError,
     ConfigError,
     IncompatibleSchemaError,
@@ -124,6 +125,7 @@ __all__ = [
     "RegistryError",
     "IncompatibleSchemaError",
     "KafkaIOError",
+    "BrokerError",
     "AckError",
     "AckTimeoutError",
 ]

@@ -26,8 +26,9 @@ _classes: dict[tuple[Any, ...], type] = {}
 
 
 def _key(topic: TopicInfo, style: str) -> tuple[Any, ...]:
-    # Same component, name and fields -> same class, across loads of the XML.
-    return (style, topic.component_name, topic.sal_name, tuple(topic.fields.values()))
+    # Same component, name, fields and Kafka topic (the docstring names it) -> same class,
+    # across loads of the XML.
+    return (style, topic.component_name, topic.sal_name, topic.kafka_name, tuple(topic.fields.values()))
 
 
 def _exec_class(source: str, style: str, name: str, module: str) -> type:

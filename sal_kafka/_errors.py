@@ -22,6 +22,7 @@ __all__ = [
     "RegistryError",
     "IncompatibleSchemaError",
     "KafkaIOError",
+    "BrokerError",
     "AckError",
     "AckTimeoutError",
 ]
@@ -143,6 +144,11 @@ class IncompatibleSchemaError(RegistryError):
 
 class KafkaIOError(SalKafkaError):
     """The Kafka broker refused a request, was unreachable, or lost a message."""
+
+
+class BrokerError(KafkaIOError):
+    """The embedded Apache Kafka broker could not be fetched or started (no Java, no
+    jars, a node that exited: the message shows the last lines of its log)."""
 
 
 class AckError(SalKafkaError):

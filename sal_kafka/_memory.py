@@ -75,7 +75,17 @@ class _Metadata:
 
 class _TopicMetadata:
     def __init__(self, partitions: int) -> None:
-        self.partitions = {i: i for i in range(partitions)}
+        self.partitions = {i: _PartitionMetadata(i) for i in range(partitions)}
+        self.error = None
+
+
+class _PartitionMetadata:
+    """As librdkafka's: every partition of this one broker is led by it (id 0)."""
+
+    def __init__(self, partition: int) -> None:
+        self.id = partition
+        self.leader = 0
+        self.replicas = [0]
         self.error = None
 
 
@@ -228,6 +238,13 @@ class _Consumer:
 
     def seek(self, partition: TopicPartition) -> None:
         self.assign([partition])
+
+    def incremental_assign(self, partitions: list[TopicPartition]) -> None:
+        self.assign(partitions)
+
+    def incremental_unassign(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._positions.pop((tp.topic, tp.partition), None)
 
     def assignment(self) -> list[TopicPartition]:
         return [TopicPartition(t, p) for t, p in self._positions]

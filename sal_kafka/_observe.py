@@ -81,11 +81,6 @@ METRIC_NAMES: Final[dict[str, tuple[str, str, tuple[str, ...]]]] = {
     "sal_kafka_reader_messages_total": ("counter", "Messages received by readers", ("component", "topic")),
     "sal_kafka_reader_bytes_total": ("counter", "Bytes of the messages received", ("component", "topic")),
     "sal_kafka_reader_undecodable_total": ("counter", "Messages that could not be decoded", ("component", "topic")),
-    "sal_kafka_reader_skipped_at_start_total": (
-        "counter",
-        "Messages below a partition's true end at start (skipped, not delivered as live)",
-        ("component",),
-    ),
     "sal_kafka_reader_offset_resets_total": (
         "counter",
         "Positions the broker no longer had, resumed from what exists",
@@ -262,7 +257,6 @@ def _reader_samples(families: _Families, reader: Reader) -> None:
     assert isinstance(family, HistogramMetricFamily)
     for attr_name, histogram in reader.latencies().items():
         add_histogram(family, [component, attr_name], histogram)
-    families.add("sal_kafka_reader_skipped_at_start_total", (component,), reader.stats.skipped_at_start)
     families.add("sal_kafka_reader_offset_resets_total", (component,), reader.stats.offset_resets)
     families.add("sal_kafka_reader_broker_down", (component,), 1.0 if reader.broker_down else 0.0)
     for kafka_topic, partition, lag in reader.lags():

@@ -129,7 +129,7 @@ def registry(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def stack():  # type: ignore[no-untyped-def]
-    """One Tansu broker and one registry for the Kafka tests (each test uses its own topic names)."""
+    """One Apache Kafka broker and one registry for the Kafka tests (each test uses its own topic names)."""
     from sal_kafka.testing import Stack
 
     with Stack() as running:

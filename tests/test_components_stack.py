@@ -1,9 +1,4 @@
-"""A Controller (the example CSC) and Remotes in separate processes, on the real broker and registry.
-
-Tansu note: the CSC's events are written one message per produce request
-(linger 0), so the high watermark a late Remote starts from is exact and its
-history is the true latest message (see test_kafka.py for the batch case).
-"""
+"""A Controller (the example CSC) and Remotes in separate processes, on Apache Kafka and our registry."""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
@@ -23,12 +22,22 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "dev",
         help="start a local broker and registry; run the demo (or --keep them running)",
-        description="Start the Tansu broker and the registry on free loopback ports, create the "
-        "topics and register the schemas of the bundled components, run writers and readers, "
-        "print the results, and stop everything.",
+        description="Start Apache Kafka (KRaft, its jars fetched from Maven Central once and cached) and the "
+        "registry on free loopback ports, create the topics and register the schemas of the bundled "
+        "components, run writers and readers, print the results, and stop everything.",
     )
     parser.add_argument("--keep", action="store_true", help="leave the stack running and print its addresses")
-    parser.add_argument("--workdir", help="where the registry file and logs go (default: a temporary folder)")
+    parser.add_argument(
+        "--brokers",
+        type=int,
+        choices=(1, 3),
+        default=1,
+        help="Kafka nodes: 1, or 3 (topics with 3 replicas and min.insync.replicas=2; default 1)",
+    )
+    parser.add_argument(
+        "--workdir",
+        help="where the broker's storage and log, the registry file and logs go (default: a temporary folder)",
+    )
     parser.add_argument(
         "--metrics-port", metavar="[HOST:]PORT", help="serve the registry's Prometheus metrics at /metrics there"
     )
@@ -51,12 +60,6 @@ def _table(rows: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-MEMORY_WARNING = (
-    "note: the embedded Tansu broker keeps everything in memory: if it stops or restarts, every topic and "
-    "every message is gone, delivered ones included (the registry's schemas are kept in its SQLite file)"
-)
-
-
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM ends the demo as Ctrl-C does: the stack and its folder are cleaned up."""
     raise KeyboardInterrupt
@@ -64,12 +67,16 @@ def _terminate(signum: int, frame: object) -> None:
 
 def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _terminate)
-    stack = Stack(args.workdir, registry_metrics=args.metrics_port)
-    print(f"starting the Tansu broker on {stack.bootstrap_servers} and the registry on {stack.registry_url} ...")
-    print(MEMORY_WARNING, flush=True)
+    stack = Stack(args.workdir, registry_metrics=args.metrics_port, brokers=args.brokers)
+    nodes = f"{args.brokers} nodes" if args.brokers > 1 else "one node"
+    print(f"starting Apache Kafka ({nodes}, KRaft) on {stack.bootstrap_servers} ...")
+    print(f"starting the registry on {stack.registry_url} ...")
+    print(f"Apache Kafka {stack.kafka.version} (jars in {stack.kafka.jars.libs})", flush=True)
     stack.start(detach=args.keep)
-    print(f"broker pid {stack.processes[0].pid}, registry pid {stack.processes[1].pid}", flush=True)
+    print(f"Apache Kafka {stack.kafka.version} ready in {stack.kafka.startup_seconds:.1f} s", flush=True)
+    print(f"broker and registry pids {' '.join(str(p) for p in stack.pids)}", flush=True)
     print(f"work folder {stack.workdir}", flush=True)
+    print(f"the broker's log: {', '.join(str(n.log) for n in stack.kafka.nodes)}", flush=True)
     postgres: EmbeddedPostgres | None = None
     try:
         components = load_components()
@@ -81,10 +88,10 @@ def run(args: argparse.Namespace) -> int:
             f"of {', '.join(c.name for c in components)}"
         )
         if args.keep:
-            pids = " ".join(str(p.pid) for p in stack.processes)
+            pids = " ".join(str(p) for p in stack.pids)
             print(f"\nexport SAL_KAFKA_BOOTSTRAP_SERVERS={stack.bootstrap_servers}")
             print(f"export SAL_KAFKA_SCHEMA_REGISTRY_URL={stack.registry_url}")
-            print(f"export SAL_KAFKA_CONSUMER_CONFIG='{json.dumps(stack.CONSUMER)}'")
+            print(f"export SAL_KAFKA_REPLICATION_FACTOR={stack.replication_factor}")
             print(f"# the stack keeps running (workdir {stack.workdir}); stop it with: kill {pids}")
             stack.detach()
             return 0
@@ -110,8 +117,7 @@ def run(args: argparse.Namespace) -> int:
 def _sink_demo(stack: Stack, url: str) -> None:
     """The sink stores what the demo wrote; rows arriving, then a query."""
     components = [ComponentInfo.load("KMirror"), ComponentInfo.load("KTest")]
-    # a sink needs no millisecond fetches; on Tansu a longer fetch wait serves big topics faster
-    config = stack.config(consumer={"fetch.wait.max.ms": 50})
+    config = stack.config()
     sink = PostgresSink(
         url, components, config=config, topics=["tel_forceActuatorData", "evt_testState"], max_delay=0.2
     )

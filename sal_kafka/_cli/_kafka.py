@@ -273,7 +273,6 @@ def run_read(args: argparse.Namespace) -> int:
         "missing": max(0, args.number - count) if args.number else None,
         "undecodable": stats.undecodable,
         "filtered": stats.filtered,
-        "skipped_at_start": stats.skipped_at_start,
         "offset_resets": stats.offset_resets,
         "broker_down_events": stats.broker_down_events,
         "postprocess": args.postprocess,

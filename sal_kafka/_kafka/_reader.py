@@ -10,6 +10,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from time import monotonic as _monotonic
+from time import sleep as _sleep
 from time import time as _time
 from types import SimpleNamespace
 from typing import Any, Literal
@@ -61,36 +62,47 @@ class Received:
 class ReaderStats:
     """Counters: ``received`` from Kafka, ``delivered`` to the caller,
     ``undecodable`` (logged and skipped), ``filtered`` (other salIndex),
-    ``skipped_at_start`` (written before the reader started, but below the end
-    the broker reported: Tansu's early end; logged), ``broker_down_events``
-    (times all brokers were reported down), ``offset_resets`` (positions the
-    broker no longer had, reset to what exists; logged)."""
+    ``broker_down_events`` (times all brokers were reported down),
+    ``offset_resets`` (positions the broker no longer had, e.g. removed by
+    retention: reset to the first message it has; logged)."""
 
     received: int = 0
     delivered: int = 0
     undecodable: int = 0
     filtered: int = 0
     bytes_received: int = 0
-    skipped_at_start: int = 0
     broker_down_events: int = 0
     offset_resets: int = 0
 
 
 @attrs.define
 class _Partition:
-    """A partition whose end at start is not known yet (until its first end-of-partition event).
-
-    History partitions keep the newest message per salIndex read so far; the
-    others hold what arrives, and what lies below the end at start is dropped
-    as older than the reader (a broker may report its end too early: Tansu
-    reports the last batch's base offset + 1).
-    """
+    """A partition whose history is being read: the newest message per salIndex
+    so far, until its first end-of-partition event says the history is whole."""
 
     topic: TopicInfo
-    history: bool
-    reported_end: int  # the high watermark the broker gave at assignment
     pending: dict[Any, Received] = attrs.field(factory=dict)
-    held: list[Any] = attrs.field(factory=list)
+
+
+#: What a broker answers while a partition's leader moves or a new topic's
+#: leader is not yet known everywhere (librdkafka does not flag these errors
+#: retriable when it gives them to a synchronous call).
+_LEADER_MOVING = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.NOT_ENOUGH_REPLICAS,
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TRANSPORT,
+    }
+)
+
+
+def _retriable(error: KafkaError) -> bool:
+    return bool(error.retriable()) or error.code() in _LEADER_MOVING
 
 
 class Reader:
@@ -190,7 +202,6 @@ class Reader:
         self.stats = ReaderStats()
         self._down_since: float | None = None  # monotonic time the brokers were reported down
         self._next_probe = 0.0
-        self._positions_unchecked = False
         self._buffer: deque[Any] = deque()  # raw Kafka messages, and decoded history
         if create_topics:
             session.ensure_topics(self.topics)
@@ -219,8 +230,8 @@ class Reader:
                 "fetch.max.bytes": 52428800,
                 "max.partition.fetch.bytes": 10485760,
                 "queued.min.messages": 200000,
-                # an offset past the end (a broker that lost its log, e.g. Tansu
-                # restarted) is reported to us, and we resume from what exists (_take)
+                # a position the broker no longer has (retention, a truncated log)
+                # is reported to us, and we resume from what exists (_take)
                 "auto.offset.reset": "error",
                 "error_cb": self._on_error,
             }
@@ -251,9 +262,10 @@ class Reader:
     # ------------------------------------------------------------------ start positions
 
     def _assign(self, history: bool | None) -> None:
-        """Assign every partition at its start, then read until each one's end at
-        start is known (its first end-of-partition event), so that what this
-        reader calls live is exactly what was written after it started."""
+        """Assign every partition at its start; read the history partitions until
+        each one's end (its first end-of-partition event), so that history comes
+        whole and first. Live reading starts at the high watermark the broker
+        reported, which is the partition's end (the last committed offset + 1)."""
         timeout = self.config.timeout
         try:
             metadata = self.consumer.list_topics(timeout=timeout)
@@ -271,19 +283,36 @@ class Reader:
                     assignment.append(TopicPartition(topic.kafka_name, partition, self._offset_of(tp)))
                     continue
                 wants_history = wants_history and self._start_position is None
-                low, high = self.consumer.get_watermark_offsets(tp, timeout=timeout)
+                low, high = self._watermarks(tp)
                 if not wants_history or high <= low:
-                    start = high
-                elif topic.indexed:  # the newest per salIndex, within a bounded look-back
-                    start = max(low, high - self.max_history_read)
-                else:
-                    start = high - 1
-                self._partitions[(topic.kafka_name, partition)] = _Partition(topic, wants_history, high)
+                    assignment.append(TopicPartition(topic.kafka_name, partition, high))
+                    continue
+                # the newest per salIndex within a bounded look-back (one message when not indexed; a
+                # compacted topic may have gaps, so the look-back ends at the end-of-partition event)
+                start = max(low, high - self.max_history_read) if topic.indexed else high - 1
+                self._partitions[(topic.kafka_name, partition)] = _Partition(topic)
                 assignment.append(TopicPartition(topic.kafka_name, partition, start))
         self.consumer.assign(assignment)
         deadline = _monotonic() + timeout
         while self._partitions and _monotonic() < deadline:
             self._fill(0.05)
+
+    def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
+        """A partition's low and high watermarks, retried while the broker answers with a
+        retriable error (a topic another process just made has no leader for a moment)."""
+        deadline = _monotonic() + self.config.timeout
+        while True:
+            try:
+                low, high = self.consumer.get_watermark_offsets(tp, timeout=self.config.timeout)
+                return int(low), int(high)
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                if not (isinstance(error, KafkaError) and _retriable(error)) or _monotonic() > deadline:
+                    raise KafkaIOError(
+                        f"{tp.topic} [{tp.partition}]: cannot read its offsets at {self.config.bootstrap_servers}: "
+                        f"{error.str() if isinstance(error, KafkaError) else exc}"
+                    ) from None
+                _sleep(0.05)
 
     def _offset_of(self, tp: TopicPartition) -> int:
         """The offset a start position names in one partition."""
@@ -354,7 +383,7 @@ class Reader:
                     # (also when compaction removed its last messages)
                     state = partitions.pop((message.topic(), message.partition()), None)
                     if state is not None:
-                        self._release(state, message.offset())
+                        self._release(state)
                 elif error.code() == KafkaError._AUTO_OFFSET_RESET:
                     self._resume_from_start(message.topic(), message.partition(), error)
                 else:
@@ -363,8 +392,6 @@ class Reader:
             state = partitions.get((message.topic(), message.partition())) if partitions else None
             if state is None:
                 buffer.append(message)
-            elif not state.history:
-                state.held.append(message)
             elif (received := self._decode(message, message.topic(), message.offset())) is not None:
                 received.history = True  # keep the newest per salIndex
                 data = received.data
@@ -397,27 +424,6 @@ class Reader:
         if self._down_since is not None:
             log.warning("the brokers at %s are back after %.1f s", self.config.bootstrap_servers, self.broker_down_for)
             self._down_since = None
-            self._positions_unchecked = True
-
-    def _check_positions(self) -> None:
-        """After the brokers came back: a partition now shorter than this reader's
-        position lost its log (a broker that keeps topics in memory restarted, and
-        does not answer such a fetch with "offset out of range" as Apache Kafka
-        does): resume it from the first message it has, and say so. Retried (once
-        a second) until every partition answers (a topic may be made again later)."""
-        now = _monotonic()
-        if now < self._next_probe:
-            return
-        self._next_probe = now + 1.0
-        try:
-            positions = self.consumer.position(self.consumer.assignment())
-            ends = [(tp, self.consumer.get_watermark_offsets(tp, timeout=0.5)[1]) for tp in positions]
-        except KafkaException:
-            return
-        for tp, end in ends:
-            if tp.offset >= 0 and end < tp.offset:
-                self._resume_from_start(tp.topic, tp.partition, f"its end is {end}, the position was {tp.offset}")
-        self._positions_unchecked = False
 
     def _probe(self) -> None:
         """While down and idle, ask for metadata now and then: an answer means the brokers are back."""
@@ -442,8 +448,9 @@ class Reader:
             partition,
             error if isinstance(error, str) else error.str(),
         )
-        try:
-            self.consumer.seek(TopicPartition(topic, partition, OFFSET_BEGINNING))
+        try:  # the partition stopped on the error: a seek is refused ("erroneous state"), a new assignment is not
+            self.consumer.incremental_unassign([TopicPartition(topic, partition)])
+            self.consumer.incremental_assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
         except KafkaException as exc:
             log.error("%s [%d]: cannot resume: %s", topic, partition, exc)
 
@@ -467,27 +474,9 @@ class Reader:
                 return received
         return None
 
-    def _release(self, state: _Partition, end: int | None) -> None:
-        """The partition's end at start is ``end`` (None: not known in time): deliver
-        its history, drop what it held from before the start, and go live."""
+    def _release(self, state: _Partition) -> None:
+        """The partition's history is whole: deliver it (oldest first), then live."""
         self._buffer.extend(sorted(state.pending.values(), key=lambda r: r.offset))
-        if end is None:
-            self._buffer.extend(state.held)
-            return
-        older = [m for m in state.held if m.offset() < end]
-        self._buffer.extend(m for m in state.held if m.offset() >= end)
-        if older:
-            self.stats.skipped_at_start += len(older)
-            log.warning(
-                "%s [%d]: the broker reported its end at offset %d but it ended at %d: %d messages written "
-                "before this reader started were skipped, not delivered as live (Tansu reports the last "
-                "batch's base offset + 1 as the end)",
-                state.topic.kafka_name,
-                older[0].partition(),
-                state.reported_end,
-                end,
-                len(older),
-            )
 
     def _fill(self, timeout: float) -> None:
         """Take what Kafka has ready; wait up to ``timeout`` only when it has nothing.
@@ -510,13 +499,11 @@ class Reader:
             self._take(messages)
         elif self._down_since is not None:
             self._probe()
-        elif self._positions_unchecked:
-            self._check_positions()
         elif self._partitions and _monotonic() > self._history_deadline:
-            # a partition's end should have been reported long ago: deliver its
-            # history rather than hold it (never reached on a broker that reports it)
+            # a partition's end should have been reported long ago (librdkafka reports
+            # it after every fetch that reaches it): deliver its history rather than hold it
             for key in list(self._partitions):
-                self._release(self._partitions.pop(key), None)
+                self._release(self._partitions.pop(key))
 
     def next(self, timeout: float | None = None) -> Received | None:
         """The next message, or None if none came within ``timeout`` seconds (None: wait)."""

@@ -193,7 +193,8 @@ class Session:
     def ensure_topics(self, topics: Iterable[TopicInfo], *, recheck: bool = False) -> list[str]:
         """Create the topics that do not exist yet (never by auto-creation);
         return the names created. Topics seen before are not asked about again,
-        unless ``recheck`` (after a broker lost its topics, e.g. Tansu restarted).
+        unless ``recheck`` (topics deleted meanwhile by someone else). A new topic
+        is returned once every partition of it has a leader.
 
         Raises
         ------
@@ -221,8 +222,34 @@ class Session:
             if name not in existing
         ]
         created = self._create(missing) if missing else []
+        if created:
+            self._wait_for_leaders(created)
         self._existing_topics.update(wanted)
         return created
+
+    def _wait_for_leaders(self, names: list[str]) -> None:
+        """Until every partition of ``names`` has a leader: Apache Kafka answers a
+        CreateTopics before the new partitions' leaders reach every broker's
+        metadata, and a request in between gets "not leader for partition"."""
+        config = self.config
+        deadline = time.monotonic() + config.timeout
+        waiting = list(names)
+        while waiting:
+            try:
+                topics = self.admin.list_topics(timeout=config.timeout).topics
+            except KafkaException as exc:
+                raise KafkaIOError(
+                    f"cannot reach the Kafka broker at {config.bootstrap_servers}: {_reason(exc)}"
+                ) from None
+            waiting = [n for n in waiting if not _led(topics.get(n))]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise KafkaIOError(
+                    f"topics created at {config.bootstrap_servers} have no leader after {config.timeout} s: "
+                    + ", ".join(waiting)
+                )
+            time.sleep(0.02)
 
     def _create(self, missing: list[NewTopic]) -> list[str]:
         config = self.config
@@ -305,6 +332,13 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _led(meta: Any) -> bool:
+    """True when a topic's metadata names a leader for each of its partitions."""
+    if meta is None or meta.error is not None or not meta.partitions:
+        return False
+    return all(p.error is None and p.leader >= 0 for p in meta.partitions.values())
 
 
 def _reason(exc: KafkaException) -> str:

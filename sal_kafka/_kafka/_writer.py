@@ -199,7 +199,9 @@ class Writer:
             # 1 ms: enough to batch at high rates (0 costs a third of the
             # throughput here), little enough for a 50 Hz topic's latency
             "linger.ms": 1,
-            "enable.idempotence": False,
+            # with acks=all the producer is idempotent: a retry after a leader moved is
+            # never stored twice nor out of order (acks 0 and 1 cannot be idempotent)
+            "enable.idempotence": self.acks == "all",
             "message.timeout.ms": int(self.config.timeout * 1000),
         }
         if linger_ms is not None:
