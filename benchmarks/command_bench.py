@@ -1,4 +1,6 @@
-"""Command round trips: a Remote commanding the example CSC in another process, on the embedded stack.
+"""Command round trips: a Remote commanding the example CSC in another process, on the embedded
+Apache Kafka broker (one KRaft node), beside librdkafka's floor measured on the same broker in the
+same run (``benchmarks/broker_floor.py``: the same process layout with plain clients).
 
 Measures, in one invocation (so the figures come from one machine state):
 
@@ -31,6 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sal_kafka import ComponentInfo, Remote, SalRetCode, Session, State  # noqa: E402
 from sal_kafka.testing import Stack  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from broker_floor import LAYOUTS, round_trip_floor  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "ts_xml" / "sal_interfaces"
 
@@ -94,12 +99,7 @@ async def one_round(stack: Stack, subname: str, n: int) -> tuple[float, ...]:
 
 
 async def phase(stack: Stack, subname: str, measure: Callable[[Remote], Awaitable[Any]]) -> Any:
-    """``measure(remote)`` with a CSC process and a Remote on topics of their own (``subname``).
-
-    Tansu lists every stored batch of a partition on each fetch pass (memory
-    storage), so a fetch costs more as a topic grows; each round therefore
-    starts on new topics, as a fresh broker would. Apache Kafka indexes its logs.
-    """
+    """``measure(remote)`` with a CSC process and a Remote on topics of their own (``subname``)."""
     csc = subprocess.Popen(
         [sys.executable, "-m", "sal_kafka", "example-csc", "--index", "1"],
         env=stack.env(SAL_KAFKA_TOPIC_SUBNAME=subname),
@@ -139,6 +139,14 @@ async def run(stack: Stack, args: argparse.Namespace) -> None:
         f"| median | {med[0] * 1e3:.2f} | {med[1] * 1e3:.2f} | {med[2]:,.0f} | {med[3] * 1e6:,.0f} | "
         f"{med[4]:,.0f} | {med[5] * 1e6:,.0f} |"
     )
+    for layout in LAYOUTS:
+        floors = [round_trip_floor(stack, layout, args.commands) for _ in range(args.rounds)]
+        f = {k: statistics.median(x[k] for x in floors) for k in floors[0]}
+        print(
+            f"| floor: librdkafka alone, {layout} (median of {args.rounds}) | {f['p50'] * 1e3:.2f} | "
+            f"{f['p99'] * 1e3:.2f} | {1 / f['p50']:,.0f} | {f['cpu'] * 1e6:,.0f} | | |",
+            flush=True,
+        )
     ready = [await ready_time(stack) for _ in range(args.rounds)]
     if ready[0] is not None:
         print(f"\nRemote of MTM1M3 ready after its schemas are registered: {', '.join(f'{s:.3f}' for s in ready)} s")
@@ -149,15 +157,17 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    print(
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; Tansu broker and "
-        f"sal-kafka registry on loopback; example CSC KTest:1 in its own process; {args.commands} setScalars per run\n"
-    )
-    print(
-        "| run | one at a time p50 ms | p99 ms | commands/s | Remote CPU µs/command | 10 in flight: commands/s | Remote CPU µs/command |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|")
     with Stack() as stack:
+        print(
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; Apache Kafka "
+            f"{stack.kafka.version} (one KRaft node) and sal-kafka registry on loopback; example CSC KTest:1 in its "
+            f"own process; {args.commands} setScalars per run\n"
+        )
+        print(
+            "| run | one at a time p50 ms | p99 ms | commands/s | Remote CPU µs/command | 10 in flight: commands/s "
+            "| Remote CPU µs/command |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|")
         asyncio.run(run(stack, args))
 
 

@@ -1,5 +1,7 @@
-"""End-to-end benchmarks: writer and reader in separate processes, through a
-real broker (Tansu) and our registry, both started here on free ports.
+"""End-to-end benchmarks: writer and reader in separate processes, through the
+embedded Apache Kafka broker (one KRaft node) and our registry, both started
+here on free ports; each figure beside librdkafka's floor on the same broker in
+the same run (``benchmarks/broker_floor.py``: plain clients, same message size).
 
 Runs, in this order, in one invocation (so the ratios come from one machine state):
 
@@ -11,6 +13,7 @@ Runs, in this order, in one invocation (so the ratios come from one machine stat
    writer lingers 1 ms), the reader giving numpy arrays (``--arrays numpy``),
    that with the writer lingering 20 ms (fewer, larger batches), and that
    with Prometheus metrics on in both (``--metrics-port``: the cost of metrics);
+   then small events (KTest:1 ``evt_scalars``), and the floor of each size;
 3. the baseline ts_salobj's approach amounts to, in its own process: a stdlib
    dataclass, ``dataclasses.asdict``, confluent-kafka's ``AvroSerializer``,
    ``Producer`` (acks=1);
@@ -39,6 +42,9 @@ from sal_kafka import ComponentInfo, Session, dataclass_class  # noqa: E402
 from sal_kafka.testing import DemoRun, Stack, cli_result, run_pair, sample_record, spawn_cli  # noqa: E402
 from sal_kafka.wire import TAI_MINUS_UTC  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from broker_floor import latency_floor, throughput_floor  # noqa: E402
+
 COMPONENT, TOPIC = "KMirror", "tel_forceActuatorData"
 #: throughput configurations: label, writer options, reader options
 THROUGHPUT = [
@@ -60,10 +66,15 @@ def cpu_seconds(pid: int) -> float:
 
 
 def pair(
-    stack: Stack, subname: str, number: int, writer_args: tuple[str, ...], reader_args: tuple[str, ...] = ()
+    stack: Stack,
+    subname: str,
+    number: int,
+    writer_args: tuple[str, ...],
+    reader_args: tuple[str, ...] = (),
+    what: tuple[str, str] = (COMPONENT, TOPIC),
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Writer and reader processes on the topics of ``subname``, as ``sal-kafka dev`` runs them."""
-    run = run_pair(stack, DemoRun(subname, COMPONENT, TOPIC, number, writer_args, reader_args))
+    run = run_pair(stack, DemoRun(subname, *what, number, writer_args, reader_args))
     return run["written"], run["read"]
 
 
@@ -135,15 +146,13 @@ def main() -> None:
         with Session(stack.config()) as session:
             session.ensure_topics(list(components[0]))
             session.registry.register_components(components)
-        # Stack.env() carries the Tansu consumer setting (see sal_kafka.testing.Stack.CONSUMER).
-        # Each phase that reads uses topics of its own (another sub-namespace):
-        # Tansu reports the high watermark as the last batch's base offset + 1, and
-        # a reader that starts there, inside a batch, is served nothing. On Apache
-        # Kafka a reader starts at the true end of a topic that was just written.
+        # each phase that reads uses topics of its own (another sub-namespace), so its counts are its own
         env = stack.env()
+        broker_pid = stack.kafka.nodes[0].pid
         print(
             f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-            f"Tansu broker and sal-kafka registry on loopback; {n} messages of {COMPONENT}.{TOPIC}\n"
+            f"Apache Kafka {stack.kafka.version} (one KRaft node) and sal-kafka registry on loopback; "
+            f"{n} messages of {COMPONENT}.{TOPIC}\n"
         )
 
         # first: the run that needs the machine otherwise idle
@@ -159,7 +168,11 @@ def main() -> None:
         )
         print(
             f"| of which write to broker ack (writer's report) | {ack['mean']:.2f} | | | "
-            f"{ack['p50']:.2f} | {ack['p99']:.2f} | {ack['max']:.2f} | |\n"
+            f"{ack['p50']:.2f} | {ack['p99']:.2f} | {ack['max']:.2f} | |"
+        )
+        floor = latency_floor(stack, 3300, 50, 500)
+        print(
+            f"| floor: librdkafka alone, 3.3 kB at 50 Hz | | | | {floor['p50'] * 1e3:.2f} | {floor['p99'] * 1e3:.2f} | | |\n"
         )
 
         print(
@@ -171,9 +184,9 @@ def main() -> None:
         for i in range(args.repeat):  # alternated, so that every configuration meets the same moments
             for k, (label, writer_args, reader_args) in enumerate(THROUGHPUT):
                 strict = ("--validation", "strict", "--acks", "1", *writer_args)
-                broker_before = cpu_seconds(stack.processes[0].pid)
+                broker_before = cpu_seconds(broker_pid)
                 w, r = pair(stack, f"run{k}x{i}", n, strict, reader_args)
-                broker_us = (cpu_seconds(stack.processes[0].pid) - broker_before) / n * 1e6
+                broker_us = (cpu_seconds(broker_pid) - broker_before) / n * 1e6
                 runs[label].append((w, r))
                 print(
                     f"| {i + 1}: {label} | {w['messages_per_s']:,.0f} | {w['mb_per_s']} | "
@@ -184,6 +197,26 @@ def main() -> None:
                 f"| median: {label} | {statistics.median(w['messages_per_s'] for w, _ in done):,.0f} | | "
                 f"{statistics.median(r['messages_per_s'] for _, r in done):,.0f} | | | | |"
             )
+        big = throughput_floor(stack, 3300, n)
+        print(f"| floor: librdkafka alone, 3.3 kB | {big['write']:,.0f} | | {big['read']:,.0f} | | | | |")
+        small_runs = []
+        for i in range(args.repeat):
+            args_small = ("--validation", "strict", "--acks", "1", "--index", "1")
+            broker_before = cpu_seconds(broker_pid)
+            w, r = pair(stack, f"small{i}", n, args_small, (), ("KTest", "evt_scalars"))
+            broker_us = (cpu_seconds(broker_pid) - broker_before) / n * 1e6
+            small_runs.append((w, r))
+            print(
+                f"| {i + 1}: small events, KTest:1 evt_scalars | {w['messages_per_s']:,.0f} | {w['mb_per_s']} | "
+                f"{r['messages_per_s']:,.0f} | {r['mb_per_s']} | {r['lost']} | {r['undecodable']} | {broker_us:.0f} |"
+            )
+        size = round(statistics.median(w["mb_per_s"] * 1e6 / w["messages_per_s"] for w, _ in small_runs))
+        print(
+            f"| median: small events ({size} B) | {statistics.median(w['messages_per_s'] for w, _ in small_runs):,.0f} "
+            f"| | {statistics.median(r['messages_per_s'] for _, r in small_runs):,.0f} | | | | |"
+        )
+        small = throughput_floor(stack, size, n)
+        print(f"| floor: librdkafka alone, {size} B | {small['write']:,.0f} | | {small['read']:,.0f} | | | | |")
         defaults = runs[THROUGHPUT[0][0]]
         w = {"messages_per_s": statistics.median(w["messages_per_s"] for w, _ in defaults)}
         ratios = []

@@ -1,123 +1,135 @@
-"""Writes while the broker is killed and restarted: is every message accounted for?
+"""Faults on Apache Kafka: is every message and command accounted for?
 
-For acks=1 and acks=all, each run starts its own embedded stack, writes
-``--rate`` messages/s of KMirror ``tel_inclinometer`` for ``--seconds``
-seconds through a `Writer`, kills the Tansu broker (SIGKILL) a third of the
-way in and starts it again a little later, flushes, then reads the topic
-back from the beginning. Every message gets exactly one delivery report
-(``Writer(on_delivery=...)``); each written message is then one of:
+In one invocation, on the embedded Apache Kafka:
 
-- acknowledged and read back;
-- acknowledged before the restart and gone with the broker's memory (Tansu
-  keeps everything in memory: reported as such, the broker's loss, not hidden);
-- failed and reported (the writer's delivery error);
-- missing although acknowledged after the restart, or never reported: the
-  target is zero of these, on every run.
+1. **one broker, killed and restarted**: a `Writer` writes ``--rate``
+   messages/s of KMirror ``tel_inclinometer`` while the only node is SIGKILLed
+   a third of the way in and started again ``--down`` seconds later;
+2. **three brokers, the leader killed**: the same on a cluster of three
+   (replication factor 3, ``min.insync.replicas=2``) while the node leading
+   the topic's partition is SIGKILLed and brought back ``--down`` s later;
+   with ``acks=all`` and with ``acks=1``;
+3. **commands across the election**: a Remote commands the example CSC
+   (KTest:1) one command at a time (5 s timeout) on the cluster while the
+   leader of the command topic is killed and brought back.
 
-Run: ``.venv/bin/python benchmarks/fault_bench.py [--runs 3] [--rate 2000] [--seconds 6]``.
+A reader reads live throughout each write run, and the topic is read back from
+the beginning after it. Every written message gets exactly one delivery report
+(``Writer(on_delivery=...)``), so each is one of: acknowledged (and then read
+back, or missing: the target is 0 with acks=all), failed and reported (an
+unknown outcome: it may be stored, counted as "failed yet present"), or never
+reported (the target is 0 always). The writers' message timeout is
+``--timeout`` seconds (above the ~9 s election with Kafka's defaults).
+
+Run: ``.venv/bin/python benchmarks/fault_bench.py [--runs 3] [--rate 500] [--seconds 20] [--down 6]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import sys
-import threading
-import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sal_kafka import ComponentInfo, Reader, Writer  # noqa: E402
-from sal_kafka.testing import Stack  # noqa: E402
+from sal_kafka.testing import Stack, command_through, kill_leader_schedule, write_through  # noqa: E402
+
+COLUMNS = [
+    "written",
+    "acknowledged",
+    "failed_reported",
+    "read_back",
+    "acked_missing",
+    "unreported",
+    "failed_yet_present",
+    "duplicates",
+    "live_acked_missing",
+]
 
 
-def one_run(acks: str, rate: float, seconds: float, down: float) -> dict[str, int | float]:
-    reports: dict[int, tuple[float, str | None]] = {}
-    lock = threading.Lock()
-
-    def on_delivery(seq: int, error: str | None) -> None:
-        with lock:
-            reports[seq] = (time.monotonic(), error)
-
-    mirror = ComponentInfo.load("KMirror")
-    with Stack() as stack:
-        config = stack.config(timeout=4.0)  # message.timeout.ms: a message not delivered in 4 s fails
-        writer = Writer(mirror, "tel_inclinometer", config=config, acks=acks, on_delivery=on_delivery)
-        kill_at, restart_at = seconds / 3, seconds / 3 + down
-        killed = restarted = False
-        restarted_time = 0.0
-        written = 0
-        start = time.monotonic()
-        while (now := time.monotonic() - start) < seconds:
-            if not killed and now >= kill_at:
-                stack.kill_broker()
-                killed = True
-            if killed and not restarted and now >= restart_at:
-                stack.restart_broker()
-                # the topic is gone with the broker: made again, as a deployment's start-up would
-                writer.session.ensure_topics([writer.topic], recheck=True)
-                restarted, restarted_time = True, time.monotonic()
-            writer.write(inclinometerAngle=float(written))
-            written += 1
-            writer.poll(0)
-            target = start + written / rate
-            while time.monotonic() < target:
-                writer.poll(min(0.001, max(0.0, target - time.monotonic())))
-        writer.close()  # failures went to on_delivery, one by one: counted below
-        with Reader(mirror, ["tel_inclinometer"], config=config, start="beginning") as reader:
-            present = set()
-            while (received := reader.next(2.0)) is not None:
-                present.add(received.data["private_seqNum"])
-    acked_after = {s for s, (t, e) in reports.items() if e is None and t >= restarted_time}
-    acked_before = {s for s, (t, e) in reports.items() if e is None and t < restarted_time}
-    failed = {s for s, (_, e) in reports.items() if e is not None}
-    unreported = set(range(1, written + 1)) - set(reports)
-    return {
-        "written": written,
-        "acknowledged": len(acked_before) + len(acked_after),
-        "failed_reported": len(failed),
-        "read_back": len(present),
-        "lost_with_broker_memory": len(acked_before - present),
-        "acked_after_restart_missing": len(acked_after - present),
-        "unreported": len(unreported),
-        "failed_yet_present": len(failed & present),
-    }
+def _subname() -> str:
+    return f"fault{uuid.uuid4().hex[:8]}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--rate", type=float, default=2000.0)
-    parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument(
-        "--down", type=float, nargs="+", default=[1.0, 5.0], help="seconds the broker stays down (4 s is the timeout)"
-    )
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--down", type=float, default=6.0, help="seconds a killed node stays down")
+    parser.add_argument("--timeout", type=float, default=30.0, help="the writers' message.timeout.ms, in s")
     args = parser.parse_args()
-    print(
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; a Writer at "
-        f"{args.rate:.0f} msg/s for {args.seconds} s plus the time down, broker SIGKILLed at "
-        f"{args.seconds / 3:.1f} s and restarted after --down seconds; message.timeout.ms 4000\n"
-    )
-    columns = [
-        "written",
-        "acknowledged",
-        "failed_reported",
-        "read_back",
-        "lost_with_broker_memory",
-        "acked_after_restart_missing",
-        "unreported",
-        "failed_yet_present",
-    ]
-    print("| acks | down s | run | " + " | ".join(columns) + " |")
-    print("|---|---:|---:|" + "---:|" * len(columns))
-    for down in args.down:
+    kill_at = args.seconds / 4
+    print("| broker | fault | acks | run | " + " | ".join(COLUMNS) + " | election s |")
+    print("|---|---|---|---:|" + "---:|" * (len(COLUMNS) + 1))
+
+    def row(broker: str, fault: str, acks: str, run: int, tally: object, election: dict[str, float]) -> None:
+        cells = " | ".join(str(tally.row()[c]) for c in COLUMNS)  # type: ignore[attr-defined]
+        took = election.get("elected", 0) - election.get("killed", 0) if "elected" in election else None
+        print(f"| {broker} | {fault} | {acks} | {run} | {cells} | {took and f'{took:.1f}' or '-'} |", flush=True)
+
+    with Stack() as single:
+        version = single.kafka.version
+        node = single.kafka.nodes[0].node_id
+
+        def restart_schedule(topic: str) -> list[tuple[float, object]]:
+            def kill_node() -> str:
+                single.kafka.kill(node)
+                return "killed"
+
+            def restart_node() -> str:
+                single.kafka.restart(node)
+                return "back"
+
+            return [(kill_at, kill_node), (kill_at + args.down, restart_node)]
+
         for acks in ("1", "all"):
             for run in range(args.runs):
-                result = one_run(acks, args.rate, args.seconds + down, down)
-                cells = " | ".join(f"{result[c]}" for c in columns)
-                print(f"| {acks} | {down:g} | {run + 1} | {cells} |", flush=True)
+                tally = write_through(
+                    single, restart_schedule, acks=acks, rate=args.rate, seconds=args.seconds,
+                    subname=_subname(), timeout=args.timeout,
+                )  # fmt: skip
+                row("1 node", "kill -9, restart", acks, run + 1, tally, {})
+    with Stack(brokers=3) as cluster:
+        for acks in ("all", "1"):
+            for run in range(args.runs):
+                election: dict[str, float] = {}
+                tally = write_through(
+                    cluster,
+                    lambda t, e=election: kill_leader_schedule(cluster, t, kill_at, args.down, e),
+                    acks=acks, rate=args.rate, seconds=args.seconds, subname=_subname(), timeout=args.timeout,
+                )  # fmt: skip
+                row("3 nodes", "kill -9 the leader", acks, run + 1, tally, election)
+        print("\n| commands, 3 nodes, kill -9 the command topic's leader | run | sent | completed | failed "
+              "| errors | election s | first completed after the election, s | longest round trip s |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---|---:|---:|---:|")
+        for run in range(args.runs):
+            election = {}
+            tally = asyncio.run(
+                command_through(
+                    cluster,
+                    lambda t, e=election: kill_leader_schedule(cluster, t, kill_at, args.down + 2, e),
+                    seconds=args.seconds + 6,
+                    subname=_subname(),
+                    election=election,
+                )  # fmt: skip
+            )
+            print(
+                f"| setScalars, one at a time, 5 s timeout | {run + 1} | {tally.sent} | {tally.completed} | "
+                f"{tally.failed} | {tally.errors or '-'} | {tally.election_seconds or 0:.1f} | "
+                f"{tally.recovered_after_election if tally.recovered_after_election is not None else '-'} | "
+                f"{tally.longest_round_trip:.1f} |",
+                flush=True,
+            )
+    print(
+        f"\n{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; Apache Kafka {version}; "
+        f"writers at {args.rate:.0f} msg/s for {args.seconds} s, the fault at {kill_at:.1f} s, down {args.down} s; "
+        f"message.timeout.ms {args.timeout * 1000:.0f}"
+    )
 
 
 if __name__ == "__main__":

