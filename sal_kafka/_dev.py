@@ -53,6 +53,9 @@ class Stack:
         replication factor 3 and ``min.insync.replicas=2``.
     broker_settings : mapping, optional
         Broker settings over the defaults (``server.properties`` keys).
+    scram_users : mapping, optional
+        ``{user: password}``: the broker also listens with SASL_PLAINTEXT and
+        SCRAM-SHA-512 (``stack.kafka.sasl_bootstrap_servers``).
     """
 
     def __init__(
@@ -62,12 +65,13 @@ class Stack:
         *,
         brokers: int = 1,
         broker_settings: Mapping[str, Any] | None = None,
+        scram_users: Mapping[str, str] | None = None,
     ) -> None:
         self.registry_metrics = registry_metrics
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="sal-kafka-dev-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.kafka = KafkaCluster(brokers, self.workdir / "kafka", settings=broker_settings)
+        self.kafka = KafkaCluster(brokers, self.workdir / "kafka", settings=broker_settings, scram_users=scram_users)
         self.registry_port = free_port()
         self.processes: list[subprocess.Popen[bytes]] = []
 
@@ -169,7 +173,7 @@ class Stack:
         for proc in self.processes:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        self.kafka.stop()
+        self.kafka.stop(graceful=self._tmp is None)  # a temporary stack's storage is deleted: no hand-over
         for proc in self.processes:
             try:
                 proc.wait(5)

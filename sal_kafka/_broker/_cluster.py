@@ -62,10 +62,18 @@ class KafkaNode:
     controller_port: int
     folder: Path
     process: subprocess.Popen[bytes] | None = None
+    sasl_port: int | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def sasl_address(self) -> str:
+        """The SASL_PLAINTEXT (SCRAM-SHA-512) listener, when the cluster has SCRAM users."""
+        if self.sasl_port is None:
+            raise BrokerError(f"Kafka node {self.node_id} has no SASL listener (give the cluster scram_users)")
+        return f"127.0.0.1:{self.sasl_port}"
 
     @property
     def log(self) -> Path:
@@ -108,6 +116,10 @@ class KafkaCluster:
         The Apache Kafka release (see `sal_kafka._broker.kafka_jars`).
     settings : mapping, optional
         Broker settings over the defaults (``server.properties`` keys).
+    scram_users : mapping, optional
+        ``{user: password}``: each node also listens with SASL_PLAINTEXT and
+        SCRAM-SHA-512 (as ts_salobj deployments connect), these users'
+        credentials stored when the storage is formatted.
     """
 
     def __init__(
@@ -117,6 +129,7 @@ class KafkaCluster:
         *,
         version: str | None = None,
         settings: Mapping[str, Any] | None = None,
+        scram_users: Mapping[str, str] | None = None,
     ) -> None:
         if nodes < 1:
             raise BrokerError(f"a cluster needs at least one node, got {nodes}")
@@ -125,8 +138,14 @@ class KafkaCluster:
         self._version = version
         self._jars: KafkaJars | None = None
         self.settings = dict(settings or {})
+        self.scram_users = dict(scram_users or {})
         self.cluster_id = _cluster_id()
-        self.nodes = [KafkaNode(i, free_port(), free_port(), self.workdir / f"node-{i}") for i in range(1, nodes + 1)]
+        self.nodes = [
+            KafkaNode(
+                i, free_port(), free_port(), self.workdir / f"node-{i}", sasl_port=free_port() if scram_users else None
+            )
+            for i in range(1, nodes + 1)
+        ]
         #: seconds from `start` to every node's metadata answering (set by `start`)
         self.startup_seconds: float | None = None
 
@@ -135,6 +154,11 @@ class KafkaCluster:
     @property
     def bootstrap_servers(self) -> str:
         return ",".join(n.address for n in self.nodes)
+
+    @property
+    def sasl_bootstrap_servers(self) -> str:
+        """The SASL_PLAINTEXT listeners (a cluster made with ``scram_users``)."""
+        return ",".join(n.sasl_address for n in self.nodes)
 
     @property
     def version(self) -> str:
@@ -188,6 +212,14 @@ class KafkaCluster:
             # compaction is checked by tests: the cleaner looks every second
             "log.cleaner.backoff.ms": 1000,
         }
+        if node.sasl_port is not None:
+            props["listeners"] += f",SASL_PLAINTEXT://127.0.0.1:{node.sasl_port}"
+            props["advertised.listeners"] += f",SASL_PLAINTEXT://127.0.0.1:{node.sasl_port}"
+            props["listener.security.protocol.map"] += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+            props["sasl.enabled.mechanisms"] = "SCRAM-SHA-512"
+            props["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"] = (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            )
         props.update(self.settings)
         return {k: str(v) for k, v in props.items()}
 
@@ -244,6 +276,7 @@ class KafkaCluster:
                 "format",
                 f"--cluster-id={self.cluster_id}",
                 f"--config={path}",
+                *(f"--add-scram=SCRAM-SHA-512=[name={u},password={p}]" for u, p in self.scram_users.items()),
                 node=node,
                 options=_TOOL,
             )
@@ -328,11 +361,18 @@ class KafkaCluster:
             node.process = None
         self._tmp = None
 
-    def stop(self) -> None:
-        """Stop every node (SIGTERM, then SIGKILL after 20 s) and remove a temporary folder."""
+    def stop(self, graceful: bool | None = None) -> None:
+        """Stop every node and remove a temporary folder.
+
+        ``graceful`` (default: when the storage is kept, i.e. a ``workdir`` was
+        given) is a controlled shutdown (SIGTERM, then SIGKILL after 20 s);
+        otherwise the nodes are killed at once: their storage is deleted, and
+        three nodes shutting down together take some 20 s to hand over.
+        """
+        graceful = self._tmp is None if graceful is None else graceful
         running = [n.process for n in self.nodes if n.process is not None and n.process.poll() is None]
         for proc in running:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGTERM if graceful else signal.SIGKILL)
         for proc in running:
             try:
                 proc.wait(20)

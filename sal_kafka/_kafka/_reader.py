@@ -26,12 +26,16 @@ from .._registry import SchemaRegistry
 from .._stats import LatencyHistogram
 from .._types import POSTPROCESS, Arrays, Postprocess
 from ._config import KafkaConfig
-from ._session import Session
+from ._session import RateLimit, Session
 from ._time import TAI_MINUS_UTC
 
 __all__ = ["Reader", "AsyncReader", "Received", "ReaderStats", "POSTPROCESS"]
 
 log = logging.getLogger("sal_kafka.reader")
+#: what the brokers report to a reader's error callback: a refused login or a lost
+#: broker repeats on every reconnect attempt, so each kind is said once per 30 s
+broker_log = logging.getLogger("sal_kafka.reader.broker")
+broker_log.addFilter(RateLimit())
 
 #: Where a reader starts instead of its history rules (a mapping: per (Kafka topic, partition),
 #: the beginning for partitions it does not name).
@@ -270,7 +274,10 @@ class Reader:
         try:
             metadata = self.consumer.list_topics(timeout=timeout)
         except KafkaException as exc:
-            raise KafkaIOError(f"cannot reach the Kafka broker at {self.config.bootstrap_servers}: {exc}") from None
+            raise KafkaIOError(
+                f"cannot reach the Kafka broker at {self.config.bootstrap_servers}: "
+                f"{self.session.unreachable(exc, self.consumer)}"
+            ) from None
         assignment = []
         for topic in self.topics:
             meta = metadata.topics.get(topic.kafka_name)
@@ -402,13 +409,14 @@ class Reader:
 
     def _on_error(self, error: KafkaError) -> None:
         """librdkafka's error callback (in a librdkafka thread)."""
+        self.session.note_broker_error(error)
         if error.code() == KafkaError._ALL_BROKERS_DOWN:
             if self._down_since is None:
                 self._down_since = _monotonic()
                 self.stats.broker_down_events += 1
                 log.error("all brokers at %s are down: the reader waits for them", self.config.bootstrap_servers)
         elif error.code() != KafkaError._TRANSPORT:  # transport errors come with every reconnect attempt
-            log.warning("Kafka error: %s", error.str())
+            broker_log.warning("Kafka error: %s", error.str())
 
     @property
     def broker_down(self) -> bool:

@@ -114,6 +114,9 @@ class Session:
         self._existing_topics: set[str] = set()
         self._schema_ids: dict[str, int] = {}
         self._closed = False
+        #: the last error a broker reported that is not a plain disconnection (e.g.
+        #: "SASL authentication error: ... invalid credentials"): named when it fails
+        self.last_broker_error: str | None = None
 
     def __repr__(self) -> str:
         return f"Session({self.config.bootstrap_servers}, registry {self.config.registry.url})"
@@ -172,8 +175,26 @@ class Session:
                 self._admin = self._make("admin", self.config.admin_conf())
             return self._admin
 
+    def note_broker_error(self, error: KafkaError) -> None:
+        """Keep what a client's error callback reported (a disconnection says nothing new)."""
+        if error.code() not in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
+            self.last_broker_error = error.str()
+
+    def unreachable(self, exc: KafkaException, client: AdminLike | ConsumerLike | None = None) -> str:
+        """Why the broker cannot be reached: librdkafka's reason, and what a broker said
+        before (a refused login shows only as a transport failure in the call itself).
+
+        ``client`` (default the admin client) is polled once first: its error
+        callbacks wait in its queue until then. A consumer must have no assignment.
+        """
+        client = client or self._admin
+        if client is not None:
+            client.poll(0)
+        said = self.last_broker_error
+        return f"{_reason(exc)}; the broker said: {said}" if said else _reason(exc)
+
     def _make(self, kind: str, conf: dict[str, Any]) -> Any:
-        conf = {"logger": librdkafka_log, **conf}
+        conf = {"logger": librdkafka_log, "error_cb": self.note_broker_error, **conf}
         if self.metrics is not None and kind != "admin":  # librdkafka's statistics as metrics
             conf.setdefault("statistics.interval.ms", 5000)
             conf["stats_cb"] = self.metrics.librdkafka_stats
@@ -209,7 +230,8 @@ class Session:
             existing = set(self.admin.list_topics(timeout=config.timeout).topics)
         except KafkaException as exc:
             raise KafkaIOError(
-                f"cannot reach the Kafka broker at {config.bootstrap_servers} within {config.timeout} s: {_reason(exc)}"
+                f"cannot reach the Kafka broker at {config.bootstrap_servers} within {config.timeout} s: "
+                f"{self.unreachable(exc)}"
             ) from None
         missing = [
             NewTopic(
@@ -239,7 +261,7 @@ class Session:
                 topics = self.admin.list_topics(timeout=config.timeout).topics
             except KafkaException as exc:
                 raise KafkaIOError(
-                    f"cannot reach the Kafka broker at {config.bootstrap_servers}: {_reason(exc)}"
+                    f"cannot reach the Kafka broker at {config.bootstrap_servers}: {self.unreachable(exc)}"
                 ) from None
             waiting = [n for n in waiting if not _led(topics.get(n))]
             if not waiting:

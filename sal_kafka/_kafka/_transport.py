@@ -74,6 +74,8 @@ class AdminLike(Protocol):
 
     def create_topics(self, new_topics: list[NewTopic], **kwargs: Any) -> dict[str, Future[Any]]: ...
 
+    def poll(self, timeout: float = ...) -> int: ...
+
 
 class Transport(Protocol):
     """Makes the clients of a session from their librdkafka settings."""
