@@ -189,8 +189,10 @@ def _read(stack: Stack, topic: str, n: int, size: int, rate: float) -> tuple[lis
     first = last = 0.0
     try:
         while len(delays) < n:
-            for message in reader.consume(num_messages=1000, timeout=10.0):
-                if message.error() is not None:
+            # paced: each message as it comes (consume(n, t) would wait for n of them); else in batches
+            batch = [reader.poll(10.0)] if rate else reader.consume(num_messages=1000, timeout=10.0)
+            for message in batch:
+                if message is None or message.error() is not None:
                     continue
                 now = time.time()
                 first = first or time.perf_counter()

@@ -7,8 +7,15 @@ under a Remote commanding a Controller, then brought back.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
@@ -81,3 +88,47 @@ async def test_commands_succeed_again_within_10_s_of_the_election(cluster: Stack
     assert tally.recovered_after_election is not None and tally.recovered_after_election < 10.0, tally
     assert tally.completed > 0.5 * tally.sent, tally
     assert all(n.running for n in cluster.kafka.nodes)
+
+
+def test_dev_keep_with_three_brokers_leaves_a_cluster_running(tmp_path: Path) -> None:
+    """``sal-kafka dev --brokers 3 --keep``: three nodes and the registry keep running, the
+    printed exports point at all three, and the bundled topics have three replicas."""
+    done = subprocess.run(
+        [sys.executable, "-m", "sal_kafka", "dev", "--brokers", "3", "--keep", "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export "))
+    pids = [int(p) for p in lines[-1].rsplit("kill ", 1)[1].split()]
+    try:
+        assert len(pids) == 4 and exports["SAL_KAFKA_REPLICATION_FACTOR"] == "3"
+        assert any(line.startswith("Apache Kafka 4.") and "ready in" in line for line in lines)
+        servers = exports["SAL_KAFKA_BOOTSTRAP_SERVERS"]
+        assert len(servers.split(",")) == 3
+        admin = AdminClient({"bootstrap.servers": servers})
+        meta = admin.list_topics(timeout=10)
+        assert sorted(meta.brokers) == [1, 2, 3]
+        state = meta.topics["lsst.sal.KTest.logevent_summaryState"]
+        assert [len(p.replicas) for p in state.partitions.values()] == [3]
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert not any(_alive(p) for p in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a killed child of this process is a zombie until reaped; it is not running
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
