@@ -91,21 +91,29 @@ async def ready_time(stack: Stack) -> float | None:
     return seconds
 
 
-async def one_round(stack: Stack, subname: str, n: int) -> tuple[float, ...]:
+async def one_round(stack: Stack, subname: str, n: int) -> dict[str, float]:
     """Both phases, each with a CSC process and a Remote on topics of its own."""
-    p50, p99, rate, cpu = await phase(stack, f"{subname}a", lambda r: one_at_a_time(r, n))
-    rate10, cpu10 = await phase(stack, f"{subname}b", lambda r: in_flight(r, n, 10))
-    return p50, p99, rate, cpu, rate10, cpu10
+    one = await phase(stack, f"{subname}a", lambda r: one_at_a_time(r, n), n)
+    ten = await phase(stack, f"{subname}b", lambda r: in_flight(r, n, 10), n)
+    return {**one, **{f"ten_{k}": v for k, v in ten.items()}}
 
 
-async def phase(stack: Stack, subname: str, measure: Callable[[Remote], Awaitable[Any]]) -> Any:
-    """``measure(remote)`` with a CSC process and a Remote on topics of their own (``subname``)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def phase(stack: Stack, subname: str, measure: Callable[[Remote], Awaitable[Any]], n: int) -> dict[str, float]:
+    """``measure(remote)`` with a CSC process and a Remote on topics of their own (``subname``),
+    and the CPU each process spent on it per command (the Remote's, the CSC's, the broker's)."""
     csc = subprocess.Popen(
         [sys.executable, "-m", "sal_kafka", "example-csc", "--index", "1"],
         env=stack.env(SAL_KAFKA_TOPIC_SUBNAME=subname),
         stderr=subprocess.DEVNULL,
     )
     remote = Remote("KTest", 1, config=stack.config(topic_subname=subname), include=["summaryState"])  # a commander
+    broker = stack.kafka.nodes[0].pid
     try:
         await remote.start_task
         while (s := remote.evt_summaryState.get()) is None or s.summaryState != State.STANDBY:
@@ -113,38 +121,49 @@ async def phase(stack: Stack, subname: str, measure: Callable[[Remote], Awaitabl
         await remote.cmd_start.start(timeout=10)
         await remote.cmd_enable.start(timeout=10)
         await one_at_a_time(remote, 50)  # warm up: codecs compiled, connections up
+        before = cpu_seconds(csc.pid), cpu_seconds(broker)
         result = await measure(remote)
+        spent = {"csc_cpu": (cpu_seconds(csc.pid) - before[0]) / n, "broker_cpu": (cpu_seconds(broker) - before[1]) / n}
         if len(result) == 3:  # one at a time: round trips -> p50, p99
             trips, rate, cpu = result
-            return percentile(trips, 50), percentile(trips, 99), rate, cpu
-        return result
+            return {"p50": percentile(trips, 50), "p99": percentile(trips, 99), "rate": rate, "cpu": cpu, **spent}
+        rate, cpu = result
+        return {"rate": rate, "cpu": cpu, **spent}
     finally:
         await remote.close()
         csc.terminate()
         csc.wait(20)
 
 
+def _row(label: str, row: dict[str, float]) -> str:
+    us = {k: f"{row[k] * 1e6:,.0f}" for k in row if "cpu" in k}
+    return (
+        f"| {label} | {row['p50'] * 1e3:.2f} | {row['p99'] * 1e3:.2f} | {row['rate']:,.0f} | {us['cpu']} | "
+        f"{us['csc_cpu']} | {us['broker_cpu']} | {row['ten_rate']:,.0f} | {us['ten_cpu']} | {us['ten_csc_cpu']} | "
+        f"{us['ten_broker_cpu']} |"
+    )
+
+
 async def run(stack: Stack, args: argparse.Namespace) -> None:
-    rows = []
-    for r in range(args.rounds):
-        row = await one_round(stack, f"cmd{r}x{time.monotonic_ns()}", args.commands)
-        rows.append(row)
+    for w in range(args.warmup):  # the broker's JIT compiles its hot paths in the first minute
         print(
-            f"| round {r + 1} | {row[0] * 1e3:.2f} | {row[1] * 1e3:.2f} | {row[2]:,.0f} | "
-            f"{row[3] * 1e6:,.0f} | {row[4]:,.0f} | {row[5] * 1e6:,.0f} |",
+            _row(
+                f"warm-up {w + 1} (not counted)",
+                await one_round(stack, f"warm{w}x{time.monotonic_ns()}", args.commands),
+            ),
             flush=True,
         )
-    med = [statistics.median(row[i] for row in rows) for i in range(6)]
-    print(
-        f"| median | {med[0] * 1e3:.2f} | {med[1] * 1e3:.2f} | {med[2]:,.0f} | {med[3] * 1e6:,.0f} | "
-        f"{med[4]:,.0f} | {med[5] * 1e6:,.0f} |"
-    )
+    rows = []
+    for r in range(args.rounds):
+        rows.append(await one_round(stack, f"cmd{r}x{time.monotonic_ns()}", args.commands))
+        print(_row(f"round {r + 1}", rows[-1]), flush=True)
+    print(_row("median", {k: statistics.median(row[k] for row in rows) for k in rows[0]}))
     for layout in LAYOUTS:
         floors = [round_trip_floor(stack, layout, args.commands) for _ in range(args.rounds)]
         f = {k: statistics.median(x[k] for x in floors) for k in floors[0]}
         print(
             f"| floor: librdkafka alone, {layout} (median of {args.rounds}) | {f['p50'] * 1e3:.2f} | "
-            f"{f['p99'] * 1e3:.2f} | {1 / f['p50']:,.0f} | {f['cpu'] * 1e6:,.0f} | | |",
+            f"{f['p99'] * 1e3:.2f} | {1 / f['p50']:,.0f} | {f['cpu'] * 1e6:,.0f} | | | | | | |",
             flush=True,
         )
     ready = [await ready_time(stack) for _ in range(args.rounds)]
@@ -156,6 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--commands", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1, help="rounds run first and not counted")
     args = parser.parse_args()
     with Stack() as stack:
         print(
@@ -164,10 +184,10 @@ def main() -> None:
             f"own process; {args.commands} setScalars per run\n"
         )
         print(
-            "| run | one at a time p50 ms | p99 ms | commands/s | Remote CPU µs/command | 10 in flight: commands/s "
-            "| Remote CPU µs/command |"
+            "| run | one at a time p50 ms | p99 ms | commands/s | CPU µs/command: Remote | CSC | broker "
+            "| 10 in flight: commands/s | CPU µs/command: Remote | CSC | broker |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         asyncio.run(run(stack, args))
 
 

@@ -136,8 +136,14 @@ class KafkaConfig:
         return cls(**values)
 
     def _common(self) -> dict[str, Any]:
-        # a broker closing idle connections is not worth a log line each
-        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "log.connection.close": False}
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            # a broker closing idle connections is not worth a log line each
+            "log.connection.close": False,
+            # no Nagle: a lone small request (a command, its ack, 50 Hz telemetry) goes out at
+            # once (librdkafka's default only since 2.10; confluent-kafka 2.4 has Nagle on)
+            "socket.nagle.disable": True,
+        }
         for key, value in (
             ("security.protocol", self.security_protocol),
             ("sasl.mechanism", self.sasl_mechanism),
