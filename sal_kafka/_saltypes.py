@@ -1,9 +1,10 @@
 """The one table of SAL types: everything the library knows about each.
 
 Every other mapping (SAL -> Avro, Python, range, zero, numpy dtype, struct
-code, PostgreSQL type) is derived from `SAL_TYPE_TABLE` here, so that a new
-column (or a new consumer of one) never means a new table elsewhere. Pure
-data: this module imports nothing of the library.
+code) is derived from `SAL_TYPE_TABLE` here, so that a new column (or a new
+consumer of one) never means a new table elsewhere; a sink derives its own
+column types from these (``sal_kafka.sinks``: PostgreSQL's from the range and
+width). Pure data: this module imports nothing of the library.
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ class SalType(msgspec.Struct, frozen=True, kw_only=True):
     struct : str or None
         `struct` code: for float, double and boolean the Avro encoding itself;
         for integers the code whose packing checks the exact range.
-    sql : str
-        PostgreSQL column type (arrays use ``<sql>[]``).
     avro_canonical : bool
         The SAL type a bare Avro primitive of that name maps back to
         (camera ``.avsc`` topics give Avro types, not IDL ones).
@@ -61,7 +60,6 @@ class SalType(msgspec.Struct, frozen=True, kw_only=True):
     zero: Any
     numpy: str | None
     struct: str | None
-    sql: str
     avro_canonical: bool = False
 
     @property
@@ -74,7 +72,7 @@ class SalType(msgspec.Struct, frozen=True, kw_only=True):
         return self.range is not None
 
 
-def _int(idl: str, avro: str, lo: int, hi: int, numpy: str, code: str, sql: str, canonical: bool = False) -> SalType:
+def _int(idl: str, avro: str, lo: int, hi: int, numpy: str, code: str, canonical: bool = False) -> SalType:
     return SalType(
         idl=idl,
         avro=avro,
@@ -83,7 +81,6 @@ def _int(idl: str, avro: str, lo: int, hi: int, numpy: str, code: str, sql: str,
         zero=0,
         numpy=numpy,
         struct=code,
-        sql=sql,
         avro_canonical=canonical,
     )
 
@@ -97,18 +94,17 @@ SAL_TYPE_TABLE: Final[tuple[SalType, ...]] = (
         zero=False,
         numpy="?",
         struct="?",
-        sql="boolean",
         avro_canonical=True,
     ),
-    _int("byte", "int", 0, 255, "u1", "B", "smallint"),
-    _int("short", "int", -(2**15), 2**15 - 1, "<i2", "h", "smallint"),
-    _int("int", "int", -(2**31), 2**31 - 1, "<i4", "i", "integer", canonical=True),
-    _int("long", "int", -(2**31), 2**31 - 1, "<i4", "i", "integer"),
-    _int("long long", "long", -(2**63), 2**63 - 1, "<i8", "q", "bigint", canonical=True),
-    _int("unsigned short", "int", 0, 2**16 - 1, "<u2", "H", "integer"),
-    _int("unsigned int", "long", 0, 2**32 - 1, "<u4", "I", "bigint"),
+    _int("byte", "int", 0, 255, "u1", "B"),
+    _int("short", "int", -(2**15), 2**15 - 1, "<i2", "h"),
+    _int("int", "int", -(2**31), 2**31 - 1, "<i4", "i", canonical=True),
+    _int("long", "int", -(2**31), 2**31 - 1, "<i4", "i"),
+    _int("long long", "long", -(2**63), 2**63 - 1, "<i8", "q", canonical=True),
+    _int("unsigned short", "int", 0, 2**16 - 1, "<u2", "H"),
+    _int("unsigned int", "long", 0, 2**32 - 1, "<u4", "I"),
     SalType(
-        idl="float", avro="float", python=float, zero=0.0, numpy="<f4", struct="f", sql="real", avro_canonical=True
+        idl="float", avro="float", python=float, zero=0.0, numpy="<f4", struct="f", avro_canonical=True
     ),
     SalType(
         idl="double",
@@ -117,10 +113,9 @@ SAL_TYPE_TABLE: Final[tuple[SalType, ...]] = (
         zero=0.0,
         numpy="<f8",
         struct="d",
-        sql="double precision",
         avro_canonical=True,
     ),
-    SalType(idl="string", avro="string", python=str, zero="", numpy=None, struct=None, sql="text", avro_canonical=True),
+    SalType(idl="string", avro="string", python=str, zero="", numpy=None, struct=None, avro_canonical=True),
 )
 
 _BY_IDL: Final[Mapping[str, SalType]] = MappingProxyType({t.idl: t for t in SAL_TYPE_TABLE})

@@ -8,16 +8,13 @@ and labels (docs/observe.md has the table).
 
 from ._grafana import (
     alert_rules,
-    component_dashboard,
     pipeline_dashboard,
-    postgres_datasource,
     prometheus_config,
     prometheus_datasource,
-    write_component_dashboards,
     write_provisioning,
 )
 from ._observe import BUCKETS, METRIC_NAMES, Metrics, serve_metrics
-from ._public import set_public_module
+from ._public import moved_names, set_public_module
 from ._stats import LatencyHistogram
 
 __all__ = [
@@ -31,10 +28,13 @@ __all__ = [
     "prometheus_config",
     "alert_rules",
     "write_provisioning",
-    "component_dashboard",
-    "postgres_datasource",
-    "write_component_dashboards",
 ]
+
+# the dashboards of components query the sink's tables: they are the sink's
+__getattr__ = moved_names(
+    __name__,
+    {n: "sal_kafka.sinks" for n in ("component_dashboard", "postgres_datasource", "write_component_dashboards")},
+)
 
 set_public_module(
     __name__,

@@ -2,7 +2,7 @@
 
 from ._codec._framing import HEADER_SIZE, MAGIC, frame, schema_id_of, unframe
 from ._kafka._time import TAI_MINUS_UTC, tai_now, utc_now
-from ._kafka._writer import MAX_SEQ_NUM, message_key
+from ._codec._keys import MAX_SEQ_NUM, message_key
 from ._public import set_public_module
 
 __all__ = [

@@ -193,7 +193,7 @@ def expand_grafana_macros(sql: str, start: str, end: str, interval_seconds: int 
 
 
 def test_every_dashboard_query_returns_the_rows_written(stack: Stack, kafka_config: KafkaConfig, database: str) -> None:
-    from sal_kafka.observe import component_dashboard
+    from sal_kafka.sinks import component_dashboard
 
     ktest = ComponentInfo.load("KTest", BUNDLED, kafka_config.topic_subname)
     for topic in ("evt_summaryState", "evt_scalars", "tel_scalars"):

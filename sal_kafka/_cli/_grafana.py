@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .._grafana import write_component_dashboards, write_provisioning
+from .._grafana import write_provisioning
+from .._sink import write_component_dashboards
 from .._model import ComponentInfo
 
 

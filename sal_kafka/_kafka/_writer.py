@@ -21,6 +21,7 @@ from .._registry import SchemaRegistry
 from .._stats import LatencyHistogram
 from .._types import ACKS, Acks, Validation
 from .._validation import check_mode, explain
+from .._codec._keys import MAX_SEQ_NUM, message_key
 from ._config import KafkaConfig
 from ._session import Session
 from ._time import TAI_MINUS_UTC
@@ -28,24 +29,9 @@ from ._transport import ProducerLike
 
 __all__ = ["Writer", "AsyncWriter", "WriterStats", "LatencyHistogram", "MAX_SEQ_NUM", "message_key"]
 
-#: private_seqNum runs from 1 to this, then wraps to 1 (4-byte signed, as ts_salobj).
-MAX_SEQ_NUM = (1 << 31) - 1
 _ACKS: dict[str, Acks] = {"0": "0", "1": "1", "all": "all", "-1": "all"}
 # modes that check only what the schema itself cannot hold (see sal_kafka._validation)
 _LAX_MODES = frozenset({"none", "custom", "dataclass", "dataclass_and_decode"})
-
-
-def message_key(topic: TopicInfo, index: int) -> bytes:
-    """The Kafka key ts_salobj 8 gives, byte for byte (compaction is per byte key).
-
-    Events, commands and ackcmd: ``{ "name": "Test", "index": 1, "topic":
-    "logevent_scalars" }`` (a space inside each brace; ``index`` only for an
-    indexed component, before ``topic``); telemetry: ``b""`` (empty, not null).
-    """
-    if topic.kind == "telemetry":
-        return b""
-    index_part = f'"index": {int(index)}, ' if topic.indexed else ""
-    return f'{{ "name": "{topic.component_name}", {index_part}"topic": "{topic.sal_name}" }}'.encode()
 
 
 @attrs.define

@@ -21,7 +21,7 @@ from .._errors import AckError, AckTimeoutError, ValidationError
 from .._kafka import Received
 from .._model import TopicInfo
 from .._stats import LatencyHistogram
-from ..wire import MAX_SEQ_NUM
+from .._codec._keys import MAX_SEQ_NUM
 from ._enums import DONE_ACKS, FAILED_ACKS, ExpectedError, SalRetCode
 from ._io import ComponentIO
 

@@ -1,5 +1,6 @@
-"""Sinks: SAL topics into databases."""
+"""Sinks: SAL topics into databases; Grafana dashboards over their tables."""
 
+from ._grafana import component_dashboard, postgres_datasource, write_component_dashboards
 from ._postgres import OFFSETS_TABLE, AsyncPostgresSink, PostgresSink, SinkError, SinkStats
 from ._tables import Column, Table, identifier, table_of
 
@@ -13,4 +14,7 @@ __all__ = [
     "Column",
     "table_of",
     "identifier",
+    "component_dashboard",
+    "postgres_datasource",
+    "write_component_dashboards",
 ]

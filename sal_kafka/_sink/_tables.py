@@ -21,8 +21,9 @@ from typing import Final
 import attrs
 
 from .._model import FieldInfo, TopicInfo
+from .._saltypes import SalType
 
-__all__ = ["Column", "Table", "table_of", "identifier", "PSYCOPG_TYPES", "EXTRA_COLUMNS"]
+__all__ = ["Column", "Table", "table_of", "identifier", "sql_type", "PSYCOPG_TYPES", "EXTRA_COLUMNS"]
 
 # PostgreSQL's reserved key words (those that cannot be a column name unquoted)
 _RESERVED: Final = frozenset(
@@ -203,8 +204,24 @@ class Table:
         return f"CREATE INDEX IF NOT EXISTS {identifier(self.name + '_time')} ON {self.name} (time)"
 
 
+#: PostgreSQL's integer types, smallest first, with the values each holds
+_PG_INTEGERS: Final = (("smallint", -(2**15), 2**15 - 1), ("integer", -(2**31), 2**31 - 1), ("bigint", -(2**63), 2**63 - 1))
+
+
+def sql_type(sal: SalType) -> str:
+    """The PostgreSQL column type of a SAL type: the smallest integer type that holds
+    its range (``unsigned int`` is ``bigint``), ``real`` or ``double precision`` by
+    width, ``boolean``, ``text``."""
+    if sal.range is not None:
+        lo, hi = sal.range
+        return next(name for name, low, high in _PG_INTEGERS if low <= lo and hi <= high)
+    if sal.python is float:
+        return "real" if sal.numpy == "<f4" else "double precision"
+    return "boolean" if sal.python is bool else "text"
+
+
 def _column(field: FieldInfo, name: str) -> Column:
-    sql = field.type_info.sql
+    sql = sql_type(field.type_info)
     return Column(name, sql + "[]" if field.count > 1 else sql, field)
 
 
