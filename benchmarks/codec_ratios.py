@@ -30,7 +30,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext  # 
 
 from benchmarks.test_bench_codec import TOPICS, record_of, topic_of  # noqa: E402
 from sal_kafka import Codec, msgspec_class  # noqa: E402
-from sal_kafka.types import VALIDATION_MODES  # noqa: E402
+from sal_kafka.options import VALIDATION_MODES  # noqa: E402
 
 
 def per_call_us(fn: Callable[[], Any], target_s: float = 0.01) -> int:

@@ -52,7 +52,7 @@ from command_bench import percentile  # noqa: E402
 from sink_bench import DelayPoller, database  # noqa: E402  (the script's folder is on sys.path)
 
 from sal_kafka import ComponentInfo  # noqa: E402
-from sal_kafka._sink import table_of  # noqa: E402
+from sal_kafka.sinks.postgres import table_of  # noqa: E402
 from sal_kafka.testing import EmbeddedPostgres, Stack  # noqa: E402
 
 TOPIC = "evt_detailedState"

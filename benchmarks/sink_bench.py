@@ -36,7 +36,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sal_kafka import ComponentInfo, KafkaConfig, Reader, Writer  # noqa: E402
-from sal_kafka._sink import PostgresSink, table_of  # noqa: E402
+from sal_kafka.sinks.postgres import PostgresSink, table_of  # noqa: E402
 from sal_kafka.testing import EmbeddedPostgres, Stack, sample_record  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -131,7 +131,29 @@ async def soak(stack: Stack, seconds: float) -> None:
     written = json.loads((csc.stdout.read() or "{}").strip().splitlines()[-1])
     await asyncio.sleep(2.0)
     await remote.close()
-    late_out = json.loads(late.communicate(timeout=120)[0].strip().splitlines()[-1]) if late else {}
+    _report(delays, seqs, written)
+    late_out: dict[str, Any] = {}
+    if late is not None:
+        try:
+            late_out = json.loads(late.communicate(timeout=60)[0].strip().splitlines()[-1])
+        except (subprocess.TimeoutExpired, IndexError, ValueError) as exc:
+            late.kill()
+            print(f"\nthe late-joining sal-kafka read gave no report: {exc}")
+    if late_out:
+        lat = late_out["latency_ms"]
+        print(
+            f"\nlate-joining sal-kafka read (joined at {seconds / 2:.0f} s): {late_out['messages']:,} messages, "
+            f"lost {late_out['lost']}, undecodable {late_out['undecodable']}, latency p50 {lat['p50']} ms, "
+            f"p99 {lat['p99']} ms, max {lat['max']} ms"
+        )
+    if samples:
+        print(
+            "\nbroker CPU % per minute: " + ", ".join(f"{c:.1f}" for c, _ in samples)
+            + f"; resident memory at the end {samples[-1][1]:.0f} MB"
+        )  # fmt: skip
+
+
+def _report(delays: dict[str, dict[int, list[float]]], seqs: dict[str, list[int]], written: dict[str, int]) -> None:
     print("| minute | tel_scalars received | p50 ms | p99 ms | max ms | evt_scalars received | p99 ms |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for minute in sorted(delays["tel_scalars"]):
@@ -149,18 +171,6 @@ async def soak(stack: Stack, seconds: float) -> None:
             f"({len(set(got))} distinct), seqNum gaps {gaps}; whole run p50 {percentile(every, 50) * 1e3:.2f} ms, "
             f"p99 {percentile(every, 99) * 1e3:.2f} ms, max {max(every) * 1e3:.2f} ms"
         )
-    if late_out:
-        lat = late_out["latency_ms"]
-        print(
-            f"\nlate-joining sal-kafka read (joined at {seconds / 2:.0f} s): {late_out['messages']:,} messages, "
-            f"lost {late_out['lost']}, undecodable {late_out['undecodable']}, latency p50 {lat['p50']} ms, "
-            f"p99 {lat['p99']} ms, max {lat['max']} ms"
-        )
-    if samples:
-        print(
-            "\nbroker CPU % per minute: " + ", ".join(f"{c:.1f}" for c, _ in samples)
-            + f"; resident memory at the end {samples[-1][1]:.0f} MB"
-        )  # fmt: skip
 
 
 def main() -> None:

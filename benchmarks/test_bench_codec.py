@@ -27,7 +27,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from sal_kafka import Codec, ComponentInfo, TopicInfo, msgspec_class
-from sal_kafka.types import VALIDATION_MODES
+from sal_kafka.options import VALIDATION_MODES
 from tests.conftest import BUNDLED, SAL_INTERFACES
 
 TOPICS = {

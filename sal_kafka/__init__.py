@@ -2,17 +2,32 @@
 
 ts_xml definitions -> model -> Avro schemas -> data classes and codecs -> Kafka.
 
-The core is here; the rest is in public namespaces: `sal_kafka.schemas`
-(the schema step, the SAL type table, Avro), `sal_kafka.wire` (framing,
-keys, clocks), `sal_kafka.types` (the options' ``Literal`` types) and
-`sal_kafka.testing` (the embedded stack, an in-memory broker, sample
-records). Every module whose name starts with ``_`` is private.
+The core names are here (docs/index.md lists them); each concern has a
+namespace of its own, its package. The pure core, which reads and writes no
+Kafka: `sal_kafka.schemas` (ts_xml and .avsc -> model -> Avro, the SAL type
+table, the .avsc step), `sal_kafka.classes` (data classes and their source),
+`sal_kafka.codec` (the codec, validation, framing, keys). The I/O, each
+importing only those below it: `sal_kafka.observe` (metrics, dashboards),
+`sal_kafka.registry` (client; ``registry.server``), `sal_kafka.kafka`
+(sessions, writers, readers; ``kafka.transports``), `sal_kafka.components`
+(the ts_salobj face), `sal_kafka.sinks`, `sal_kafka.apps`, `sal_kafka.testing`
+(the embedded Apache Kafka, registry and PostgreSQL). Beside them:
+`sal_kafka.errors`, `sal_kafka.options`, `sal_kafka.wire`. Every module
+whose name starts with ``_`` is private.
 """
 
-from . import _avro, _loader  # noqa: F401 - they install the model's hooks (ComponentInfo.load, avro_schema)
-from ._classes import attrs_class, dataclass_class, enum_class, msgspec_class
-from ._codec import Codec
-from ._errors import (
+from ._public import moved_names, set_public_module
+from .classes._build import attrs_class, dataclass_class, enum_class, msgspec_class
+from .codec._codec import Codec
+from .components import (
+    BaseCsc,
+    Controller,
+    ExpectedError,
+    Remote,
+    SalRetCode,
+    State,
+)
+from .errors import (
     AckError,
     AckTimeoutError,
     BrokerError,
@@ -29,35 +44,21 @@ from ._errors import (
     WireFormatError,
     XmlError,
 )
-from ._kafka import (
+from .kafka import (
     AsyncReader,
     AsyncWriter,
     KafkaConfig,
-    LatencyHistogram,
     Reader,
-    ReaderStats,
     Received,
     Session,
     Writer,
-    WriterStats,
 )
-from ._model import ComponentInfo, EnumInfo, FieldInfo, FieldMap, TopicInfo
-from ._public import moved_names, set_public_module
-from ._registry import RegistrationResult, RegistryConfig, SchemaRegistry
-from ._salobj import (
-    BaseCsc,
-    Controller,
-    ControllerCommand,
-    ExpectedError,
-    ReadTopic,
-    Remote,
-    RemoteCommand,
-    SalRetCode,
-    SetWriteResult,
-    State,
-    WriteTopic,
+from .registry import SchemaRegistry
+from .schemas import (
+    _avro,  # noqa: F401 - they install the model's hooks (ComponentInfo.load, avro_schema)
+    _loader,  # noqa: F401 - they install the model's hooks (ComponentInfo.load, avro_schema)
 )
-from ._types import Acks, Arrays, Compatibility, Engine, Postprocess, Validation
+from .schemas._model import ComponentInfo, EnumInfo, FieldInfo, TopicInfo
 
 __version__ = "0.1.0"
 
@@ -69,7 +70,6 @@ __all__ = [
     "ComponentInfo",
     "TopicInfo",
     "FieldInfo",
-    "FieldMap",
     "EnumInfo",
     # classes and codec
     "msgspec_class",
@@ -79,19 +79,14 @@ __all__ = [
     "Codec",
     # registry
     "SchemaRegistry",
-    "RegistryConfig",
-    "RegistrationResult",
     # Kafka
     "Session",
     "Domain",
     "KafkaConfig",
     "Writer",
     "AsyncWriter",
-    "WriterStats",
-    "LatencyHistogram",
     "Reader",
     "AsyncReader",
-    "ReaderStats",
     "Received",
     # components
     "Controller",
@@ -100,18 +95,7 @@ __all__ = [
     "SalRetCode",
     "State",
     "ExpectedError",
-    "ReadTopic",
-    "WriteTopic",
-    "RemoteCommand",
-    "ControllerCommand",
-    "SetWriteResult",
     # options
-    "Validation",
-    "Postprocess",
-    "Arrays",
-    "Engine",
-    "Acks",
-    "Compatibility",
     # errors
     "SalKafkaError",
     "ConfigError",
@@ -136,6 +120,24 @@ set_public_module(__name__, globals(), __all__)
 __getattr__ = moved_names(
     __name__,
     {
+        # to the namespaces of their packages, so that the core stays small (test_house.py)
+        "FieldMap": "sal_kafka.schemas",
+        "RegistryConfig": "sal_kafka.registry",
+        "RegistrationResult": "sal_kafka.registry",
+        "WriterStats": "sal_kafka.kafka",
+        "ReaderStats": "sal_kafka.kafka",
+        "LatencyHistogram": "sal_kafka.observe",
+        "ReadTopic": "sal_kafka.components",
+        "WriteTopic": "sal_kafka.components",
+        "RemoteCommand": "sal_kafka.components",
+        "ControllerCommand": "sal_kafka.components",
+        "SetWriteResult": "sal_kafka.components",
+        "Validation": "sal_kafka.options",
+        "Postprocess": "sal_kafka.options",
+        "Arrays": "sal_kafka.options",
+        "Engine": "sal_kafka.options",
+        "Acks": "sal_kafka.options",
+        "Compatibility": "sal_kafka.options",
         "MAX_SEQ_NUM": "sal_kafka.wire",
         "TAI_MINUS_UTC": "sal_kafka.wire",
         "message_key": "sal_kafka.wire",
@@ -144,9 +146,9 @@ __getattr__ = moved_names(
         "frame": "sal_kafka.wire",
         "unframe": "sal_kafka.wire",
         "schema_id_of": "sal_kafka.wire",
-        "POSTPROCESS": "sal_kafka.types",
-        "VALIDATION_MODES": "sal_kafka.types",
-        "COMPATIBILITY_LEVELS": "sal_kafka.types",
+        "POSTPROCESS": "sal_kafka.options",
+        "VALIDATION_MODES": "sal_kafka.options",
+        "COMPATIBILITY_LEVELS": "sal_kafka.options",
         "ensure_topics": "sal_kafka.kafka",
         "sample_record": "sal_kafka.testing",
         "explain": "sal_kafka.codec",

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import linecache
 import signal
 import threading
-from collections.abc import Callable, Hashable, Iterator, MutableMapping
-from typing import TypeVar
+from collections.abc import Callable, Hashable, Iterator, Mapping, MutableMapping
+from pathlib import Path
+from typing import Any, TypeVar
 
-__all__ = ["gc_paused", "build_once", "sigint_deferred"]
+from .errors import ConfigError
+
+__all__ = ["gc_paused", "build_once", "sigint_deferred", "compile_generated", "missing", "write_files"]
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -24,6 +28,38 @@ def build_once(cache: MutableMapping[K, T], lock: threading.Lock, key: K, build:
             if value is None:
                 value = cache[key] = build()
     return value
+
+
+def missing(module: str, extra: str, what: str) -> ImportError:
+    """The error of an optional dependency of ``what`` that is not installed: it says which
+    extra installs it (``pip install 'sal-kafka[extra]'``), as msgspec does for yaml."""
+    return ImportError(f"{what} needs {module}, which is not installed: pip install 'sal-kafka[{extra}]'", name=module)
+
+
+_linecache_lock = threading.Lock()
+
+
+def compile_generated(source: str, filename: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """Compile and run generated ``source`` in ``namespace``; return the namespace.
+
+    The source is registered with `linecache` under ``filename`` (made unique
+    with a counter when another source has it), so tracebacks, ``inspect`` and
+    pdb show the generated lines, as attrs does for the methods it writes.
+    """
+    with _linecache_lock:
+        name, n = filename, 1
+        while name in linecache.cache and _cached_source(name) != source:
+            n += 1
+            name = f"{filename[:-1]}-{n}>" if filename.endswith(">") else f"{filename}-{n}"
+        # (size, mtime None: never checked against a file, lines, name)
+        linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+    exec(compile(source, name, "exec", dont_inherit=True), namespace)
+    return namespace
+
+
+def _cached_source(name: str) -> str | None:
+    entry = linecache.cache.get(name)
+    return "".join(entry[2]) if entry is not None and len(entry) == 4 else None
 
 
 @contextlib.contextmanager
@@ -56,3 +92,13 @@ def sigint_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def write_files(files: Mapping[Path, str]) -> None:
+    """Write each file (its folders made), or raise `ConfigError` naming the one that cannot be."""
+    for path, text in files.items():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text if text.endswith("\n") else text + "\n")
+        except OSError as exc:
+            raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -1,4 +1,7 @@
-"""The options of the library as ``Literal`` types, and the tuples of their values."""
+"""Deprecated: the options' ``Literal`` types and their value tuples are in `sal_kafka.options`."""
 
-from ._types import *  # noqa: F403 - the options, as _types defines them
-from ._types import __all__  # noqa: F401 - the same public names
+from . import options as _options
+from ._public import moved_names
+
+__all__ = list(_options.__all__)
+__getattr__ = moved_names(__name__, dict.fromkeys(_options.__all__, "sal_kafka.options"))

@@ -1,9 +1,9 @@
 """What travels on the wire: Confluent framing, message keys, sequence numbers, clocks."""
 
-from ._codec._framing import HEADER_SIZE, MAGIC, frame, schema_id_of, unframe
-from ._kafka._time import TAI_MINUS_UTC, tai_now, utc_now
-from ._codec._keys import MAX_SEQ_NUM, message_key
 from ._public import set_public_module
+from .codec._framing import HEADER_SIZE, MAGIC, frame, schema_id_of, unframe
+from .codec._keys import MAX_SEQ_NUM, message_key
+from .codec._time import TAI_MINUS_UTC, tai_now, utc_now
 
 __all__ = [
     "MAGIC",

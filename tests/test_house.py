@@ -91,8 +91,8 @@ def test_the_cycle_finder_finds_one() -> None:
 
 def test_the_model_imports_no_loader_or_builder() -> None:
     graph = import_graph()
-    assert graph["sal_kafka._model"] <= {"sal_kafka._saltypes", "sal_kafka._types", "sal_kafka._errors"}
-    assert graph["sal_kafka._saltypes"] == set()
+    assert graph["sal_kafka.schemas._model"] <= {"sal_kafka.schemas._saltypes", "sal_kafka.options", "sal_kafka.errors"}
+    assert graph["sal_kafka.schemas._saltypes"] == set()
 
 
 def test_one_sal_type_table() -> None:
@@ -123,5 +123,18 @@ def test_moved_names_still_work_with_a_warning() -> None:
 
     with pytest.warns(DeprecationWarning, match=r"sal_kafka.MAX_SEQ_NUM moved: use sal_kafka.wire.MAX_SEQ_NUM"):
         assert sal_kafka.MAX_SEQ_NUM == MAX_SEQ_NUM
+    from sal_kafka.options import Validation
+    from sal_kafka.registry import RegistryConfig
+
+    with pytest.warns(
+        DeprecationWarning, match=r"sal_kafka.RegistryConfig moved: use sal_kafka.registry.RegistryConfig"
+    ):
+        assert sal_kafka.RegistryConfig is RegistryConfig
+    from sal_kafka import codec, schemas, types
+
+    with pytest.warns(DeprecationWarning, match=r"sal_kafka.types.Validation moved: use sal_kafka.options.Validation"):
+        assert types.Validation is Validation
+    with pytest.warns(DeprecationWarning, match=r"sal_kafka.schemas.explain moved: use sal_kafka.codec.explain"):
+        assert schemas.explain is codec.explain
     with pytest.raises(AttributeError):
         sal_kafka.no_such_name  # noqa: B018

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from .._errors import SalKafkaError
+from ..errors import SalKafkaError
 from . import _codegen, _component, _dev, _grafana, _kafka, _registry, _schemas, _sink
 
 __all__ = ["main"]
@@ -43,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.func(args)
     except SalKafkaError as exc:
+        print(f"sal-kafka {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except ImportError as exc:  # an optional part not installed: the message names its extra
+        if "pip install 'sal-kafka[" not in str(exc):
+            raise
         print(f"sal-kafka {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .._class_source import module_source
-from .._errors import ConfigError
-from .._loader import load_components
+from ..classes._source import module_source
+from ..errors import ConfigError
+from ..schemas._loader import load_components
 from ._schemas import add_xml_arguments
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import msgspec
 
-from .._errors import AckError, ConfigError
-from .._salobj import Remote, RemoteCommand, SalRetCode, State
+from ..components import Remote, RemoteCommand, SalRetCode, State
+from ..errors import AckError, ConfigError
 from ._connection import add_connection_arguments, kafka_config
 
 #: the state commands that lead from one summary state towards another
@@ -167,7 +167,7 @@ def run_state(args: argparse.Namespace) -> int:
 
 
 def run_example_csc(args: argparse.Namespace) -> int:
-    from .._example import run_example
+    from ..apps.example import run_example
 
     config = kafka_config(args)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .._kafka import KafkaConfig
+from ..kafka import KafkaConfig
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:

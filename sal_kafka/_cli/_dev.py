@@ -9,13 +9,10 @@ import threading
 import time
 from typing import Any
 
-import psycopg
-
-from .._dev import DEMO, EmbeddedPostgres, Stack, run_pair
-from .._kafka import Session
-from .._loader import load_components
-from .._model import ComponentInfo
-from .._sink import PostgresSink
+from ..kafka import Session
+from ..schemas._loader import load_components
+from ..schemas._model import ComponentInfo
+from ..testing._stack import DEMO, EmbeddedPostgres, Stack, run_pair
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -116,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _sink_demo(stack: Stack, url: str) -> None:
     """The sink stores what the demo wrote; rows arriving, then a query."""
+    import psycopg  # optional: here, not at the CLI's start
+
+    from ..sinks.postgres import PostgresSink  # optional: here, not at the CLI's start
+
     components = [ComponentInfo.load("KMirror"), ComponentInfo.load("KTest")]
     config = stack.config()
     sink = PostgresSink(

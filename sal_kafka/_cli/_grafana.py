@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .._grafana import write_provisioning
-from .._sink import write_component_dashboards
-from .._model import ComponentInfo
+from ..schemas._model import ComponentInfo
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,6 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..observe._grafana import write_provisioning  # optional: here, not at the CLI's start
+    from ..sinks.postgres import write_component_dashboards  # optional: here, not at the CLI's start
+
     files = write_provisioning(args.out, args.prometheus_url)
     if args.components:
         components = [ComponentInfo.load(name, args.xml_dir) for name in args.components]

@@ -14,10 +14,11 @@ from typing import Any
 import attrs
 import msgspec
 
-from .._kafka import KafkaConfig, LatencyHistogram, Reader, Session, Writer, sample_record
-from .._model import ComponentInfo
-from .._observe import Metrics, serve_metrics
-from .._types import ACKS, ARRAYS, POSTPROCESS, VALIDATION_MODES
+from .._stats import LatencyHistogram
+from ..kafka import KafkaConfig, Reader, Session, Writer
+from ..kafka._sample import sample_record
+from ..options import ACKS, ARRAYS, POSTPROCESS, VALIDATION_MODES
+from ..schemas._model import ComponentInfo
 from ._connection import add_connection_arguments, kafka_config
 
 
@@ -53,7 +54,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _common(read)
     read.add_argument("topics", nargs="+", metavar="TOPIC")
     read.add_argument("-n", "--number", type=int, default=0, help="stop after this many messages (0: no limit)")
-    read.add_argument("-t", "--time", type=float, default=10.0, help="stop after this many seconds idle or total")
+    read.add_argument(
+        "-t",
+        "--time",
+        type=float,
+        default=10.0,
+        help="with -n: stop after this many seconds without a message; without: after this many seconds in all",
+    )
     read.add_argument("--postprocess", choices=POSTPROCESS, default="none")
     read.add_argument("--arrays", choices=ARRAYS, default="list", help="array fields as lists or numpy arrays")
     read.add_argument(
@@ -78,8 +85,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _session(args: argparse.Namespace, config: KafkaConfig) -> Session:
     """The command's session; with ``--metrics-port``, its metrics served there."""
-    metrics = Metrics() if args.metrics_port else None
+    metrics = None
+    if args.metrics_port:
+        from ..observe._metrics import Metrics  # optional: prometheus-client
+
+        metrics = Metrics()
     if metrics is not None:
+        from ..observe._metrics import serve_metrics
+
         host, port = serve_metrics(args.metrics_port, metrics)
         print(f"metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
     return Session(config, metrics=metrics)
@@ -241,8 +254,10 @@ def run_read(args: argparse.Namespace) -> int:
         count = 0
         broker_down = 0.0
         while not args.number or count < args.number:
-            received = reader.next(args.time)
-            if received is None:  # idle for --time seconds
+            # with -n, --time is the idle limit; without, the whole run's, idle or not
+            wait = args.time if args.number else max(0.0, start + args.time - time.perf_counter())
+            received = reader.next(wait) if wait > 0 else None
+            if received is None:  # idle for --time seconds, or the run's time is up
                 broker_down = reader.broker_down_for
                 break
             if count == 0:

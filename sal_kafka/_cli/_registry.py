@@ -10,9 +10,9 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from .._errors import ConfigError
-from .._loader import load_components
-from .._registry import COMPATIBILITY_LEVELS, RegistrationResult, RegistryConfig, SchemaRegistry
+from ..errors import ConfigError
+from ..registry import COMPATIBILITY_LEVELS, RegistrationResult, RegistryConfig, SchemaRegistry
+from ..schemas._loader import load_components
 from ._schemas import add_xml_arguments
 
 
@@ -115,7 +115,7 @@ def run_register(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from .._registry._server import serve
+    from ..registry.server._app import serve
 
     serve(args.host, args.port, args.db, parse_users(args.user + _env_users()), args.metrics_port)
     return 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .._loader import load_components
-from .._schema_files import check_schemas, write_schemas
+from ..schemas._files import check_schemas, write_schemas
+from ..schemas._loader import load_components
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

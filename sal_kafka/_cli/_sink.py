@@ -7,9 +7,8 @@ import signal
 import sys
 from typing import Any
 
-from .._kafka import Session
-from .._observe import Metrics, serve_metrics
-from .._sink import PostgresSink, SinkError
+from ..errors import SinkError
+from ..kafka import Session
 from ._connection import add_connection_arguments, kafka_config
 
 
@@ -41,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def registered_components(session: Session, xml_dir: str | None) -> list[str]:
     """The components of the XML that have a subject in the registry (``lsst.<subname>.<C>.<topic>-value``)."""
-    from .._model import ComponentInfo
+    from ..schemas._model import ComponentInfo
 
     prefix = f"lsst.{session.config.topic_subname}."
     found = {s[len(prefix) :].split(".", 1)[0] for s in session.registry.subjects() if s.startswith(prefix)}
@@ -54,11 +53,18 @@ def registered_components(session: Session, xml_dir: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._model import ComponentInfo
+    from ..schemas._model import ComponentInfo
+    from ..sinks.postgres import PostgresSink  # optional: here, not at the CLI's start
 
     config = kafka_config(args)
-    metrics = Metrics() if args.metrics_port else None
+    metrics = None
+    if args.metrics_port:
+        from ..observe._metrics import Metrics  # optional: prometheus-client
+
+        metrics = Metrics()
     if metrics is not None:
+        from ..observe._metrics import serve_metrics
+
         serve_metrics(args.metrics_port, metrics)
     session = Session(config, metrics=metrics)
     names = args.components or registered_components(session, args.xml_dir)
@@ -93,7 +99,7 @@ def add_hostmetrics_parser(subparsers: argparse._SubParsersAction[argparse.Argum
 
 
 def run_hostmetrics(args: argparse.Namespace) -> int:
-    from .._hostmetrics import HostMetricsPublisher
+    from ..apps.hostmetrics import HostMetricsPublisher
 
     config = kafka_config(args)
     with Session(config) as session:

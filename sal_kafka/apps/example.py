@@ -1,0 +1,72 @@
+"""An example CSC built on sal-kafka: ``KTest`` (the bundled test component).
+
+Run it with ``sal-kafka example-csc --index 1`` (on the stack that ``sal-kafka
+dev --keep`` prints), then command it from another shell::
+
+    sal-kafka state KTest:1 enabled
+    sal-kafka command KTest:1 setScalars int0=5 string0=hello
+    sal-kafka command KTest:1 wait duration=2
+    sal-kafka state KTest:1 offline
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+
+from ..components import BaseCsc, ExpectedError, SalRetCode
+
+__all__ = ["ExampleCsc", "run_example"]
+
+
+def _public(data: Any) -> dict[str, Any]:
+    """The public fields of a command (no private fields, no salIndex)."""
+    fields = msgspec.structs.asdict(data)
+    return {k: v for k, v in fields.items() if not k.startswith("private_") and k != "salIndex"}
+
+
+class ExampleCsc(BaseCsc):
+    """``KTest``: echoes ``setScalars``/``setArrays`` as events and telemetry,
+    goes to FAULT on ``fault``, and ``wait``s (reporting CMD_INPROGRESS)."""
+
+    version = "sal-kafka example 1"
+
+    def __init__(self, index: int = 1, **kwargs: Any) -> None:
+        super().__init__("KTest", index, allow_missing_callbacks=True, **kwargs)
+
+    async def do_setScalars(self, data: Any) -> None:  # noqa: N802 - the command's name
+        self.assert_enabled("setScalars")
+        values = _public(data)
+        await self.evt_scalars.set_write(**values, force_output=True)
+        await self.tel_scalars.set_write(**values)
+
+    async def do_setArrays(self, data: Any) -> None:  # noqa: N802
+        self.assert_enabled("setArrays")
+        values = _public(data)
+        await self.evt_arrays.set_write(**values, force_output=True)
+        await self.tel_arrays.set_write(**values)
+
+    async def do_fault(self, data: Any) -> None:
+        self.assert_enabled("fault")
+        await self.fault(code=1, report="fault command")
+
+    async def do_wait(self, data: Any) -> None:
+        """Wait ``duration`` seconds (acknowledged as in progress), then finish with ``ack``
+        (CMD_COMPLETE when 0 or 303; any other code fails the command)."""
+        if data.duration > 0:
+            await self.cmd_wait.ack_in_progress(data, timeout=data.duration)
+            await asyncio.sleep(data.duration)
+        if data.ack not in (0, SalRetCode.CMD_COMPLETE):
+            raise ExpectedError(f"wait ended with ack={data.ack}, as asked")
+
+
+async def run_example(index: int = 1, **kwargs: Any) -> None:
+    """Run `ExampleCsc` until it is sent to OFFLINE (``exitControl``) or cancelled."""
+    csc = ExampleCsc(index, **kwargs)
+    try:
+        await csc.start_task
+        await csc.done_task
+    finally:
+        await csc.close()

@@ -1,0 +1,119 @@
+"""A reader's decoding: each Kafka message into a `Received`, counted per topic."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from time import time as _time
+from types import SimpleNamespace
+from typing import Any
+
+from .._stats import LatencyHistogram
+from ..classes._build import attrs_class, dataclass_class, msgspec_class
+from ..codec._codec import Codec
+from ..codec._time import TAI_MINUS_UTC
+from ..errors import SalKafkaError
+from ..options import Arrays, Postprocess
+from ..schemas._model import TopicInfo
+from ._received import ReaderStats, Received
+from ._session import Session
+
+__all__ = ["Decoder"]
+
+log = logging.getLogger("sal_kafka.reader")
+
+
+def _class_of(topic: TopicInfo, postprocess: Postprocess) -> Callable[..., Any] | None:
+    if postprocess == "none":
+        return None
+    if postprocess == "simple_namespace":
+        return SimpleNamespace
+    return {"dataclass": dataclass_class, "attrs": attrs_class, "msgspec": msgspec_class}[postprocess](topic)
+
+
+class Decoder:
+    """Decodes the messages of ``topics`` by their writer's schema id (the registered id
+    takes the compiled fast path), keeps one ``salIndex`` when ``index`` is given, stamps
+    ``private_rcvStamp`` (TAI), and counts per topic; latencies when ``latencies``."""
+
+    def __init__(
+        self,
+        session: Session,
+        topics: Sequence[TopicInfo],
+        stats: ReaderStats,
+        *,
+        index: int | None,
+        postprocess: Postprocess,
+        arrays: Arrays,
+        latencies: bool,
+    ) -> None:
+        self.stats = stats
+        self.index = index
+        self.attr_names = {t.kafka_name: t.attr_name for t in topics}
+        # per Kafka topic, what decoding a message needs: one lookup per message
+        self._routes = {
+            t.kafka_name: (
+                Codec(t, schema_id=session.schema_id(t, register=False), arrays=arrays).decode_message,
+                _class_of(t, postprocess),
+                t.attr_name,
+            )
+            for t in topics
+        }
+        self._writer_schema = session.registry.writer_schema
+        # per Kafka topic: [messages, bytes, undecodable]
+        self.counts: dict[str, list[int]] = {t.kafka_name: [0, 0, 0] for t in topics}
+        self.latencies: dict[str, LatencyHistogram] | None = (
+            {t.kafka_name: LatencyHistogram() for t in topics} if latencies else None
+        )
+
+    def __call__(self, message: Any) -> Received | None:
+        """The `Received` of a Kafka message; None when undecodable (logged) or of another salIndex."""
+        name, value = message.topic(), message.value() or b""
+        stats, counts = self.stats, self.counts[name]
+        stats.received += 1
+        stats.bytes_received += len(value)
+        counts[0] += 1
+        counts[1] += len(value)
+        decode, cls, attr_name = self._routes[name]
+        try:  # straight into the class when there is one: no intermediate dict
+            data = decode(value, cls, self._writer_schema)
+        except (SalKafkaError, TypeError) as exc:
+            stats.undecodable += 1
+            counts[2] += 1
+            log.warning(
+                "undecodable message on %s [%d] at offset %d: %s", name, message.partition(), message.offset(), exc
+            )
+            return None
+        is_dict = cls is None
+        if (
+            self.index is not None
+            and (data.get("salIndex") if is_dict else getattr(data, "salIndex", None)) != self.index
+        ):
+            stats.filtered += 1
+            return None
+        rcv = _time() + TAI_MINUS_UTC
+        if is_dict:
+            data["private_rcvStamp"] = rcv
+        else:
+            data.private_rcvStamp = rcv
+        if self.latencies is not None:
+            self.latencies[name].add(rcv - (data["private_sndStamp"] if is_dict else data.private_sndStamp))
+        return Received(
+            attr_name,
+            data,
+            message.partition(),
+            message.offset(),
+            len(value),
+            False,
+            message.key(),
+            message.timestamp()[1],
+            name,
+        )
+
+    def topic_counts(self) -> dict[str, tuple[int, int, int]]:
+        """``{attr_name: (messages, bytes, undecodable)}`` received per topic."""
+        return {self.attr_names[k]: (c[0], c[1], c[2]) for k, c in self.counts.items()}
+
+    def topic_latencies(self) -> dict[str, LatencyHistogram]:
+        """``{attr_name: histogram}`` of ``private_rcvStamp - private_sndStamp``."""
+        return {self.attr_names[k]: h for k, h in (self.latencies or {}).items()}

@@ -1,0 +1,251 @@
+"""Grafana provisioning and a Prometheus configuration for sal-kafka's metrics.
+
+`pipeline_dashboard` is the "sal-kafka pipeline" dashboard (Grafana's JSON
+model: panels of PromQL on the metrics of `sal_kafka.observe`);
+`prometheus_config` and `alert_rules` are the Prometheus side: scrape jobs
+for the ``--metrics-port`` of each command, and the alerts an operator wants.
+`write_provisioning` writes them all where Grafana and Prometheus read them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from .._util import write_files
+
+__all__ = [
+    "pipeline_dashboard",
+    "prometheus_datasource",
+    "prometheus_config",
+    "alert_rules",
+    "write_provisioning",
+    "DEFAULT_TARGETS",
+]
+
+#: scrape job -> targets: the ``--metrics-port`` each command is given in the docs' example
+DEFAULT_TARGETS: Final[dict[str, list[str]]] = {
+    "sal-kafka-write": ["127.0.0.1:9101"],
+    "sal-kafka-read": ["127.0.0.1:9102"],
+    "sal-kafka-sink": ["127.0.0.1:9103"],
+    "sal-kafka-registry": ["127.0.0.1:9104"],
+    "sal-kafka-components": ["127.0.0.1:9105"],
+}
+PROMETHEUS_UID: Final = "sal-kafka-prometheus"
+
+
+def _panel(
+    title: str, exprs: list[tuple[str, str]], unit: str, x: int, y: int, kind: str = "timeseries"
+) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "title": title,
+        "datasource": {"type": "prometheus", "uid": PROMETHEUS_UID},
+        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+        "targets": [
+            {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend, "datasource": {"uid": PROMETHEUS_UID}}
+            for i, (expr, legend) in enumerate(exprs)
+        ],
+    }
+
+
+def _quantiles(metric: str, by: str) -> list[tuple[str, str]]:
+    return [
+        (f"histogram_quantile({q}, sum by (le, {by}) (rate({metric}_bucket[5m])))", f"p{int(q * 100)} {{{{{by}}}}}")
+        for q in (0.5, 0.99)
+    ]
+
+
+def pipeline_dashboard() -> dict[str, Any]:
+    """The "sal-kafka pipeline" dashboard: rates, latencies, failures, lag, sink, registry."""
+    rows: list[tuple[str, list[tuple[str, str]], str]] = [
+        (
+            "Messages written / s",
+            [("sum by (component, topic) (rate(sal_kafka_writer_messages_total[1m]))", "{{component}}.{{topic}}")],
+            "ops",
+        ),
+        (
+            "Messages read / s",
+            [("sum by (component, topic) (rate(sal_kafka_reader_messages_total[1m]))", "{{component}}.{{topic}}")],
+            "ops",
+        ),
+        ("Ack latency (write to broker ack)", _quantiles("sal_kafka_writer_ack_latency_seconds", "topic"), "s"),
+        ("Read latency (rcvStamp - sndStamp)", _quantiles("sal_kafka_reader_latency_seconds", "topic"), "s"),
+        (
+            "Failed and undecodable messages / s",
+            [
+                ("sum by (topic) (rate(sal_kafka_writer_failed_total[5m]))", "failed {{topic}}"),
+                ("sum by (topic) (rate(sal_kafka_reader_undecodable_total[5m]))", "undecodable {{topic}}"),
+            ],
+            "ops",
+        ),
+        (
+            "Consumer lag (messages) and brokers down",
+            [
+                ("max by (component, kafka_topic) (sal_kafka_consumer_lag_messages)", "{{component}} {{kafka_topic}}"),
+                ("max by (component) (sal_kafka_reader_broker_down)", "broker down ({{component}})"),
+            ],
+            "short",
+        ),
+        (
+            "Sink: rows / s and lag behind Kafka",
+            [
+                ("sum by (table) (rate(sal_kafka_sink_rows_total[1m]))", "rows/s {{table}}"),
+                ("max(sal_kafka_sink_lag_seconds)", "lag (s)"),
+            ],
+            "short",
+        ),
+        (
+            "Registry requests / s",
+            [
+                (
+                    "sum by (endpoint, status) (rate(sal_kafka_registry_requests_total[1m]))",
+                    "{{endpoint}} {{status}}",
+                )
+            ],
+            "reqps",
+        ),
+        (
+            "Command acknowledgements / s",
+            [("sum by (component, ack) (rate(sal_kafka_command_acks_total[1m]))", "{{component}} {{ack}}")],
+            "ops",
+        ),
+        ("Command round trip", _quantiles("sal_kafka_command_round_trip_seconds", "command"), "s"),
+        (
+            "librdkafka: broker round trip and queues",
+            [
+                ('max by (client, broker) (sal_kafka_librdkafka_broker_rtt_seconds{stat="p99"})', "rtt p99 {{broker}}"),
+                ("sum by (client) (sal_kafka_librdkafka_queue_messages)", "queued {{client}}"),
+                ("sum by (client) (sal_kafka_producer_queue_messages)", "producer queue {{client}}"),
+            ],
+            "short",
+        ),
+    ]
+    panels = [_panel(title, exprs, unit, 12 * (i % 2), 8 * (i // 2)) for i, (title, exprs, unit) in enumerate(rows)]
+    for i, panel in enumerate(panels):
+        panel["id"] = i + 1
+    return {
+        "uid": "sal-kafka-pipeline",
+        "title": "sal-kafka pipeline",
+        "tags": ["sal-kafka"],
+        "timezone": "utc",
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "10s",
+        "time": {"from": "now-1h", "to": "now"},
+        "templating": {"list": []},
+        "annotations": {"list": []},
+        "panels": panels,
+    }
+
+
+def prometheus_datasource(url: str = "http://127.0.0.1:9090") -> dict[str, Any]:
+    """Grafana datasource provisioning of the Prometheus that scrapes sal-kafka."""
+    return {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": "sal-kafka Prometheus",
+                "uid": PROMETHEUS_UID,
+                "type": "prometheus",
+                "access": "proxy",
+                "url": url,
+                "isDefault": False,
+                "jsonData": {"timeInterval": "10s"},
+            }
+        ],
+    }
+
+
+def prometheus_config(targets: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+    """A Prometheus configuration: a scrape job per command, the alert rules file."""
+    jobs = targets if targets is not None else DEFAULT_TARGETS
+    return {
+        "global": {"scrape_interval": "10s", "evaluation_interval": "10s"},
+        "rule_files": ["alerts.yml"],
+        "scrape_configs": [
+            {"job_name": job, "metrics_path": "/metrics", "static_configs": [{"targets": list(hosts)}]}
+            for job, hosts in jobs.items()
+        ],
+    }
+
+
+def alert_rules(lag_threshold: int = 10_000, sink_lag_seconds: float = 60.0) -> dict[str, Any]:
+    """Alerting rules: writer failures, a reader's brokers down, lag over a threshold, a stalled sink."""
+    rules = [
+        {
+            "alert": "SalKafkaWriterFailures",
+            "expr": "sum by (component, topic) (increase(sal_kafka_writer_failed_total[5m])) > 0",
+            "labels": {"severity": "warning"},
+            "annotations": {"summary": "{{ $labels.component }}.{{ $labels.topic }}: messages not delivered"},
+        },
+        {
+            "alert": "SalKafkaReaderBrokerDown",
+            "expr": "max by (component) (sal_kafka_reader_broker_down) == 1",
+            "for": "1m",
+            "labels": {"severity": "critical"},
+            "annotations": {"summary": "{{ $labels.component }}: a reader's Kafka brokers are all down"},
+        },
+        {
+            "alert": "SalKafkaConsumerLag",
+            "expr": f"max by (component, kafka_topic) (sal_kafka_consumer_lag_messages) > {lag_threshold}",
+            "for": "5m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "{{ $labels.kafka_topic }}: readers are over " + f"{lag_threshold} messages behind"
+            },
+        },
+        {
+            "alert": "SalKafkaUndecodable",
+            "expr": "sum by (component, topic) (increase(sal_kafka_reader_undecodable_total[5m])) > 0",
+            "labels": {"severity": "warning"},
+            "annotations": {"summary": "{{ $labels.component }}.{{ $labels.topic }}: undecodable messages"},
+        },
+        {
+            "alert": "SalKafkaSinkStalled",
+            "expr": f"max(sal_kafka_sink_lag_seconds) > {sink_lag_seconds:g}",
+            "for": "5m",
+            "labels": {"severity": "critical"},
+            "annotations": {"summary": f"the PostgreSQL sink is over {sink_lag_seconds:g} s behind Kafka"},
+        },
+    ]
+    return {"groups": [{"name": "sal-kafka", "rules": rules}]}
+
+
+def write_provisioning(out: str | Path, prometheus_url: str = "http://127.0.0.1:9090") -> list[Path]:
+    """Write Grafana's provisioning (datasource, dashboard provider, dashboard) and
+    Prometheus's configuration and rules under ``out``; return the files written."""
+    root = Path(out)
+    files = {
+        root / "grafana" / "datasources" / "sal-kafka-prometheus.yaml": yaml.safe_dump(
+            prometheus_datasource(prometheus_url), sort_keys=False
+        ),
+        root / "grafana" / "dashboards" / "sal-kafka.yaml": yaml.safe_dump(
+            {
+                "apiVersion": 1,
+                "providers": [
+                    {
+                        "name": "sal-kafka",
+                        "type": "file",
+                        "folder": "sal-kafka",
+                        "options": {"path": str((root / "grafana" / "dashboards").resolve())},
+                    }
+                ],
+            },
+            sort_keys=False,
+        ),
+        root / "grafana" / "dashboards" / "sal-kafka-pipeline.json": json.dumps(pipeline_dashboard(), indent=2),
+        root / "prometheus" / "prometheus.yml": yaml.safe_dump(prometheus_config(), sort_keys=False),
+        root / "prometheus" / "alerts.yml": yaml.safe_dump(alert_rules(), sort_keys=False),
+    }
+    write_files(files)
+    return list(files)
+
+
+# --------------------------------------------------------------------------- dashboards of components (PostgreSQL)

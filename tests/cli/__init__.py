@@ -1,0 +1,1 @@
+"""Tests of the command-line tools (sal_kafka._cli)."""

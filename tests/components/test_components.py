@@ -1,0 +1,365 @@
+"""Controllers, Remotes and CSCs in one process, on the in-memory broker (no server, fast).
+
+The same behaviour across processes on the real broker is in test_components_stack.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+
+from sal_kafka import (
+    AckError,
+    AckTimeoutError,
+    BaseCsc,
+    Codec,
+    ComponentInfo,
+    Controller,
+    ExpectedError,
+    KafkaConfig,
+    Remote,
+    SalRetCode,
+    SchemaRegistry,
+    Session,
+    State,
+    ValidationError,
+)
+from sal_kafka.testing import MemoryTransport, sample_record
+from tests.conftest import BUNDLED
+
+KTEST = ComponentInfo.load("KTest", BUNDLED)
+KMIRROR = ComponentInfo.load("KMirror", BUNDLED)
+
+
+def new_session() -> Session:
+    return Session(KafkaConfig(timeout=2.0), transport=MemoryTransport(), registry=SchemaRegistry("mock://components"))
+
+
+class Csc(BaseCsc):
+    async def do_setScalars(self, data: object) -> None:  # noqa: N802
+        self.assert_enabled()
+        await self.evt_scalars.set_write(int0=data.int0, force_output=True)  # type: ignore[attr-defined]
+
+    async def do_setArrays(self, data: object) -> None:  # noqa: N802
+        raise RuntimeError("broken on purpose")
+
+    async def do_fault(self, data: object) -> None:
+        await self.fault(code=7, report="asked")
+
+    async def do_wait(self, data: object) -> None:
+        duration = data.duration  # type: ignore[attr-defined]
+        await self.cmd_wait.ack_in_progress(data, timeout=duration)
+        await asyncio.sleep(duration)
+
+
+@pytest.fixture
+async def csc_and_remote() -> AsyncIterator[tuple[Csc, Remote, Session]]:
+    session = new_session()
+    csc = Csc(KTEST, 1, session=session, allow_missing_callbacks=True)
+    await csc.start_task
+    remote = Remote(KTEST, 1, session=session)
+    await remote.start_task
+    yield csc, remote, session
+    await remote.close()
+    await csc.close()
+    session.close()
+
+
+async def test_every_ack_path(csc_and_remote: tuple[Csc, Remote, Session]) -> None:
+    csc, remote, _ = csc_and_remote
+    ack = await remote.cmd_start.start(timeout=5)
+    assert (ack.ack, ack.result) == (SalRetCode.CMD_COMPLETE, "Done")
+    await remote.cmd_enable.start(timeout=5)
+    assert csc.summary_state is State.ENABLED
+    done = await remote.cmd_setScalars.set_start(int0=42, timeout=5)
+    assert done.ack == SalRetCode.CMD_COMPLETE
+    event = await remote.evt_scalars.next(flush=False, timeout=5)
+    assert event.int0 == 42
+    with pytest.raises(AckError, match="Failed: broken on purpose") as failed:
+        await remote.cmd_setArrays.start(timeout=5)
+    assert failed.value.ackcmd.ack == SalRetCode.CMD_FAILED and failed.value.ackcmd.error == 1
+    first = await remote.cmd_wait.set_start(duration=0.3, timeout=5, wait_done=False)
+    assert first.ack == SalRetCode.CMD_INPROGRESS and first.timeout == pytest.approx(0.3)
+    final = await remote.cmd_wait.next_ackcmd(first, timeout=5)
+    assert final.ack == SalRetCode.CMD_COMPLETE
+    # in progress extends the wait: a 0.1 s timeout with a 0.4 s command still completes
+    assert (await remote.cmd_wait.set_start(duration=0.4, timeout=0.1)).ack == SalRetCode.CMD_COMPLETE
+
+
+async def test_slow_and_timed_out_commands() -> None:
+    """A callback slower than the commander's timeout: AckTimeoutError carrying the last
+    ack seen; a callback that raises TimeoutError: CMD_TIMEOUT."""
+    session = new_session()
+    async with Controller(KTEST, 1, session=session) as controller, Remote(KTEST, 1, session=session) as remote:
+
+        async def slow(data: object) -> None:
+            await asyncio.sleep(3)
+
+        async def times_out(data: object) -> None:
+            raise TimeoutError
+
+        controller.cmd_wait.callback = slow
+        controller.cmd_fault.callback = times_out
+        with pytest.raises(AckTimeoutError, match="no final acknowledgement within 0.3 s") as slow_error:
+            await remote.cmd_wait.start(timeout=0.3)
+        assert slow_error.value.ackcmd.ack == SalRetCode.CMD_NOACK
+        with pytest.raises(AckError, match="ack=CMD_TIMEOUT") as timed_out:
+            await remote.cmd_fault.start(timeout=5)
+        assert not isinstance(timed_out.value, AckTimeoutError)
+    session.close()
+
+
+async def test_no_controller_gives_a_timeout_within_the_timeout() -> None:
+    session = new_session()
+    async with Remote(KTEST, 1, session=session) as remote:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(AckTimeoutError) as timed_out:
+            await remote.cmd_start.start(timeout=0.5)
+        assert 0.5 <= loop.time() - start < 1.5
+        assert timed_out.value.ackcmd.ack == SalRetCode.CMD_NOACK
+    session.close()
+
+
+async def test_the_ack_echoes_the_command(csc_and_remote: tuple[Csc, Remote, Session]) -> None:
+    csc, remote, _ = csc_and_remote
+    ack = await remote.cmd_start.start(timeout=5)
+    command = csc.cmd_start.get()
+    sal_names = sorted(t.sal_name for t in KTEST)
+    assert ack.private_seqNum == command.private_seqNum
+    assert (ack.identity, ack.origin, ack.cmdtype) == (
+        remote.io.identity,
+        os.getpid(),
+        sal_names.index("command_start"),
+    )
+    assert command.private_identity == remote.io.identity and "@" in remote.io.identity
+    assert ack.private_identity == "KTest:1" and ack.salIndex == 1
+
+
+async def test_sequence_numbers_are_drawn_from_a_range_per_command(csc_and_remote: tuple[Csc, Remote, Session]) -> None:
+    _, remote, _ = csc_and_remote
+    names = remote.command_names
+    step = (2**31 - 1) // len(names)
+    for i, name in enumerate(names):
+        command = getattr(remote, f"cmd_{name}")
+        assert (command.min_seq_num, command.max_seq_num) == (i * step + 1, (i + 1) * step)
+        assert command.min_seq_num <= command._next_seq <= command.max_seq_num
+
+
+async def test_two_remotes_get_only_their_own_acks(csc_and_remote: tuple[Csc, Remote, Session]) -> None:
+    csc, first, session = csc_and_remote
+    second = Remote(KTEST, 1, session=session, identity="other@host")
+    await second.start_task
+    seen: dict[str, list[int]] = {"first": [], "second": []}
+    first.ack_ackcmd.callback = lambda a: seen["first"].append(a.private_seqNum)
+    second.ack_ackcmd.callback = lambda a: seen["second"].append(a.private_seqNum)
+    acks = await asyncio.gather(
+        *[first.cmd_wait.set_start(duration=0.01, timeout=5) for _ in range(5)],
+        *[second.cmd_wait.set_start(duration=0.01, timeout=5) for _ in range(5)],
+    )
+    assert all(a.ack == SalRetCode.CMD_COMPLETE for a in acks)
+    mine = {a.private_seqNum for a in acks[:5]}
+    theirs = {a.private_seqNum for a in acks[5:]}
+    assert set(seen["first"]) == mine and set(seen["second"]) == theirs
+    await second.close()
+
+
+async def test_state_machine_allowed_and_refused(csc_and_remote: tuple[Csc, Remote, Session]) -> None:
+    csc, remote, _ = csc_and_remote
+    states = []
+    remote.evt_summaryState.callback = lambda d: states.append(State(d.summaryState))
+    with pytest.raises(AckError, match="enable is only allowed in DISABLED, not in STANDBY"):
+        await remote.cmd_enable.start(timeout=5)
+    for command in ("start", "enable", "disable", "standby"):
+        await getattr(remote, f"cmd_{command}").start(timeout=5)
+    assert csc.summary_state is State.STANDBY
+    with pytest.raises(AckError, match="disable is only allowed in ENABLED, not in STANDBY"):
+        await remote.cmd_disable.start(timeout=5)
+    await remote.cmd_start.start(timeout=5)
+    await remote.cmd_enable.start(timeout=5)
+    await remote.cmd_fault.start(timeout=5)
+    assert csc.summary_state is State.FAULT
+    error = await remote.evt_errorCode.aget(timeout=5)
+    assert (error.errorCode, error.errorReport) == (7, "asked")
+    with pytest.raises(AckError, match="enable is only allowed in DISABLED, not in FAULT"):
+        await remote.cmd_enable.start(timeout=5)
+    await remote.cmd_standby.start(timeout=5)
+    await remote.cmd_exitControl.start(timeout=5)
+    await asyncio.wait_for(csc.done_task, 5)
+    assert states == [
+        State.DISABLED,
+        State.ENABLED,
+        State.DISABLED,
+        State.STANDBY,
+        State.DISABLED,
+        State.ENABLED,
+        State.FAULT,
+        State.STANDBY,
+        State.OFFLINE,
+    ]
+
+
+async def test_set_write_writes_only_on_change() -> None:
+    session = new_session()
+    async with Controller(KMIRROR, session=session) as controller, Remote(KMIRROR, session=session) as remote:
+        event = controller.evt_detailedState
+        results = [await event.set_write(detailedState=s) for s in (1, 1, 2, 2)]
+        assert [r.was_written for r in results] == [True, False, True, False]
+        assert [r.did_change for r in results] == [True, False, True, False]
+        assert (await event.set_write(detailedState=2, force_output=True)).was_written
+        telemetry = controller.tel_inclinometer
+        assert (await telemetry.set_write(inclinometerAngle=1.0)).was_written
+        assert (await telemetry.set_write(inclinometerAngle=1.0)).was_written  # telemetry: always
+        seen = [await remote.evt_detailedState.next(flush=False, timeout=5) for _ in range(3)]
+        assert [d.detailedState for d in seen] == [1, 2, 2]
+    session.close()
+
+
+async def test_a_late_remote_gets_the_latest_event_as_history() -> None:
+    session = new_session()
+    async with Controller(KMIRROR, session=session) as controller:
+        for state in (1, 2, 3):
+            await controller.evt_detailedState.set_write(detailedState=state)
+        async with Remote(KMIRROR, session=session, include=["detailedState"]) as remote:
+            assert remote.evt_detailedState.has_data  # history is in once started
+            assert remote.evt_detailedState.get().detailedState == 3
+            assert not hasattr(remote, "tel_inclinometer")
+    session.close()
+
+
+async def test_unauthorized_identities_get_noperm() -> None:
+    session = new_session()
+    csc = Csc(KTEST, 1, session=session, allow_missing_callbacks=True, authorize=True)
+    await csc.start_task
+    async with Remote(KTEST, 1, session=session, identity="intruder@elsewhere") as intruder:
+        with pytest.raises(AckError, match="Not authorized: user 'intruder@elsewhere'") as refused:
+            await intruder.cmd_start.start(timeout=5)
+        assert refused.value.ackcmd.ack == SalRetCode.CMD_NOPERM
+        assert csc.summary_state is State.STANDBY
+        csc.set_auth_list(authorized_users="+intruder@elsewhere")
+        assert (await intruder.cmd_start.start(timeout=5)).ack == SalRetCode.CMD_COMPLETE
+    async with Remote(KTEST, 1, session=session, identity="MTPtg") as csc_commander:
+        csc.set_auth_list(non_authorized_cscs="MTPtg:0")
+        with pytest.raises(AckError, match="Not authorized: CSC 'MTPtg'"):
+            await csc_commander.cmd_standby.start(timeout=5)
+    await csc.close()
+    session.close()
+
+
+async def test_log_records_become_log_message_events(csc_and_remote: tuple[Csc, Remote, Session]) -> None:
+    csc, remote, _ = csc_and_remote
+    remote.evt_logMessage.flush()
+    csc.log.warning("the %s is %d", "answer", 42)
+    message = await remote.evt_logMessage.next(flush=False, timeout=5)
+    assert (message.message, message.level) == ("the answer is 42", 30)
+    heartbeat = await remote.evt_heartbeat.aget(timeout=5)
+    assert heartbeat.private_identity == "KTest:1"
+
+
+def test_expected_error_is_an_exception() -> None:
+    assert issubclass(ExpectedError, Exception)
+
+
+async def test_a_refused_set_write_changes_nothing() -> None:
+    session = new_session()
+    async with Controller(KMIRROR, session=session) as controller:
+        event = controller.evt_detailedState
+        await event.set_write(detailedState=2)
+        with pytest.raises(
+            ValidationError,
+            match=r"Expected int in \[-2147483648, 2147483647\] \(int\), got 4294967296 - at \$.detailedState",
+        ):
+            await event.set_write(detailedState=2**32)
+        with pytest.raises(ValidationError, match="Unknown field 'nosuch'"):
+            await event.set_write(nosuch=1)
+        assert event.data.detailedState == 2
+    session.close()
+
+
+async def test_strings_longer_than_idl_size_are_read_intact() -> None:
+    """ts_salobj does not enforce IDL_Size: what it writes must be read whole (strict writing refuses)."""
+    topic = KTEST["evt_scalars"]
+    size = topic.fields["shortString"].max_length
+    assert size is not None
+    long_text = "x" * (size + 24)
+    codec = Codec(topic)
+    record = {n: list(f.default) if f.count > 1 else f.default for n, f in topic.fields.items()}
+    record.update(sample_record(topic), shortString=long_text)
+    assert codec.decode(codec.encode(record, validation="none"))["shortString"] == long_text
+    with pytest.raises(ValidationError, match=f"Expected str of at most {size} characters, got {size + 24}"):
+        codec.encode(record, validation="strict")
+
+
+class RecordingProducer:
+    """A producer that records each ``produce`` call, and can refuse them (a full queue)."""
+
+    def __init__(self, full: bool = False) -> None:
+        self.produced: list[tuple[str, bytes | None]] = []
+        self.full = full
+
+    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None, *, on_delivery=None) -> None:  # type: ignore[no-untyped-def]
+        if self.full:
+            raise BufferError("full")
+        self.produced.append((topic, value))
+
+    def poll(self, timeout: float = 0.0) -> int:
+        return 0
+
+    def flush(self, timeout: float = -1) -> int:
+        return 0
+
+    def __len__(self) -> int:
+        return 0
+
+
+async def test_what_one_turn_writes_is_handed_over_together_in_order() -> None:
+    from sal_kafka.kafka.transports import TurnProducer
+
+    inner = RecordingProducer()
+    turn = TurnProducer(inner, asyncio.get_running_loop(), threading.get_ident())
+    for n in range(3):
+        turn.produce("t", bytes([n]))
+    assert inner.produced == [] and len(turn) == 3  # held until the turn ends
+    await asyncio.sleep(0)
+    assert inner.produced == [("t", b"\x00"), ("t", b"\x01"), ("t", b"\x02")]
+    # another thread's message goes straight through; flush hands over what is pending
+    await asyncio.to_thread(turn.produce, "other", b"x")
+    assert inner.produced[-1] == ("other", b"x")
+    turn.produce("t", b"\x03")
+    turn.flush(1.0)
+    assert inner.produced[-1] == ("t", b"\x03") and len(turn) == 0
+
+
+async def test_a_message_a_full_queue_refuses_is_reported_failed() -> None:
+    from sal_kafka.kafka.transports import TurnProducer
+
+    reports: list[object] = []
+    turn = TurnProducer(RecordingProducer(full=True), asyncio.get_running_loop(), threading.get_ident())
+    turn.produce("t", b"x", on_delivery=lambda error, message: reports.append(error))
+    await asyncio.sleep(0)
+    (error,) = reports
+    assert "full" in error.str()  # type: ignore[attr-defined]
+
+
+async def test_a_callback_s_event_and_its_ack_go_out_in_one_hand_over(
+    csc_and_remote: tuple[Csc, Remote, Session],
+) -> None:
+    csc, remote, _ = csc_and_remote
+    await remote.cmd_start.start(timeout=5)
+    await remote.cmd_enable.start(timeout=5)
+    (turn,) = csc.io._turn_producers.values()
+    handed: list[list[str]] = []
+    original = turn.hand_over
+
+    def record() -> None:
+        handed.append([topic for topic, *_ in turn._pending])
+        original()
+
+    turn.hand_over = record  # type: ignore[method-assign]
+    await remote.cmd_setScalars.set_start(int0=5, timeout=5)
+    batches = [[topic.rsplit(".", 1)[-1] for topic in batch] for batch in handed]
+    assert ["logevent_scalars", "ackcmd"] in batches, batches

@@ -1,0 +1,1 @@
+"""Tests of sal_kafka.kafka."""
