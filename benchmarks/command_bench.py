@@ -176,12 +176,18 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1, help="rounds run first and not counted")
+    parser.add_argument(
+        "--broker-setting", action="append", default=[], metavar="KEY=VALUE", help="a server.properties setting"
+    )
     args = parser.parse_args()
-    with Stack() as stack:
+    settings = dict(kv.split("=", 1) for kv in args.broker_setting)
+    with Stack(broker_settings=settings) as stack:
         print(
             f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; Apache Kafka "
-            f"{stack.kafka.version} (one KRaft node) and sal-kafka registry on loopback; example CSC KTest:1 in its "
-            f"own process; {args.commands} setScalars per run\n"
+            f"{stack.kafka.version} (one KRaft node{', ' + str(settings) if settings else ''}"
+            f"{', JVM ' + os.environ['SAL_KAFKA_JVM_OPTIONS'] if os.environ.get('SAL_KAFKA_JVM_OPTIONS') else ''}) "
+            f"and sal-kafka registry on loopback; example CSC KTest:1 in its own process; {args.commands} setScalars "
+            "per run\n"
         )
         print(
             "| run | one at a time p50 ms | p99 ms | commands/s | CPU µs/command: Remote | CSC | broker "

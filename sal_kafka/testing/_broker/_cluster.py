@@ -248,9 +248,12 @@ class KafkaCluster:
         return self
 
     def _java(self, main: str, *args: str, node: KafkaNode, options: tuple[str, ...] = JVM_OPTIONS) -> list[str]:
+        # $SAL_KAFKA_JVM_OPTIONS come last: of two -Xmx (or two collectors) the last wins
+        extra = tuple(os.environ.get("SAL_KAFKA_JVM_OPTIONS", "").split()) if options is JVM_OPTIONS else ()
         return [
             find_java(),
             *options,
+            *extra,
             f"-Dlog4j2.configurationFile={_LOG4J}",
             f"-Dkafka.logs.dir={node.folder}",
             "-cp",
