@@ -7,40 +7,10 @@ TimescaleDB are `PostgresSink` (`sal_kafka.sinks.postgres`).
 
 from .._public import set_public_module
 from ..errors import SinkError, SinkUnavailableError
+from . import postgres
 from ._runner import Backend, SinkRunner, SinkStats
-from .postgres import (
-    OFFSETS_TABLE,
-    AsyncPostgresSink,
-    Column,
-    PostgresBackend,
-    PostgresSink,
-    Table,
-    component_dashboard,
-    identifier,
-    postgres_datasource,
-    sql_type,
-    table_of,
-    write_component_dashboards,
-)
+from .postgres import *  # noqa: F403 - the PostgreSQL back-end's names, as its package lists them
 
-__all__ = [
-    "PostgresSink",
-    "AsyncPostgresSink",
-    "PostgresBackend",
-    "SinkRunner",
-    "Backend",
-    "SinkError",
-    "SinkUnavailableError",
-    "SinkStats",
-    "OFFSETS_TABLE",
-    "Table",
-    "Column",
-    "table_of",
-    "identifier",
-    "sql_type",
-    "component_dashboard",
-    "postgres_datasource",
-    "write_component_dashboards",
-]
+__all__ = ["SinkRunner", "Backend", "SinkStats", "SinkError", "SinkUnavailableError", *postgres.__all__]
 
 set_public_module(__name__, globals(), __all__)
