@@ -13,7 +13,7 @@ from typing import Any
 
 from ._model import NO_DEFAULT, FieldInfo, TopicDef
 from ._saltypes import SAL_TYPE_OF_AVRO
-from ._xml import cached, xml_error
+from ._xml import cached, check_name, xml_error
 
 __all__ = ["avsc_topics"]
 
@@ -29,6 +29,7 @@ def _avsc_field(spec: dict[str, Any], path: Path) -> FieldInfo:
             str(path),
             element=str(name),
         )
+    check_name(name, "field name", path, None, name)
     return FieldInfo(
         name=name,
         sal_type=SAL_TYPE_OF_AVRO[scalar],
@@ -47,7 +48,7 @@ def _build_avsc(path: Path) -> tuple[str, dict[str, Any], tuple[FieldInfo, ...]]
     if not isinstance(schema, dict) or schema.get("type") != "record" or "fields" not in schema:
         raise xml_error("expected an Avro record schema", str(path), 1)
     fields = tuple(_avsc_field(f, path) for f in schema["fields"])
-    return str(schema["name"]), schema, fields
+    return check_name(str(schema["name"]), "record name", path, 1, "name"), schema, fields
 
 
 def avsc_topics(component: str, xml_dir: Path) -> list[tuple[str, TopicDef]]:

@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import msgspec
@@ -56,6 +56,24 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+#: Avro's rule for names (fields, records, enums): what every name of a definition must be, so
+#: that it is a valid schema, a Python identifier of the classes, and a safe SQL column name
+_AVRO_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_name(name: str, what: str, path: Path | str, line: int | None = None, element: str | None = None) -> str:
+    """``name`` if it follows Avro's name rule (``[A-Za-z_][A-Za-z0-9_]*``), else an `XmlError`
+    naming the file, the line and what was expected."""
+    if _AVRO_NAME.fullmatch(name) is None:
+        raise xml_error(
+            f"{what} {name!r} is not a valid name: expected letters, digits and '_', not starting with a digit",
+            str(path),
+            line,
+            element,
+        )
+    return name
 
 
 def xml_error(message: str, path: Path | str, line: int | None = None, element: str | None = None) -> XmlError:
@@ -175,6 +193,8 @@ def _parse_item(elt: etree._Element, path: Path) -> FieldInfo:
     # paths look the element up again to report its line.
     texts = {c.tag: c.text for c in elt}
     name = texts.get("EFDB_Name") or _text(elt, "EFDB_Name", path)  # raises if missing
+    if _AVRO_NAME.fullmatch(name) is None:
+        check_name(name, "EFDB_Name", path, _line_of(elt, "EFDB_Name"), "EFDB_Name")
     sal_type = texts.get("IDL_Type") or _text(elt, "IDL_Type", path)
     if sal_type not in SAL_TYPES:
         raise xml_error(
@@ -243,6 +263,7 @@ def _parse_topic(elt: etree._Element, path: Path, strip_prefix: str | None) -> T
                 elt.sourceline,
                 "EFDB_Topic",
             )
+    check_name(sal_name, "the topic name in EFDB_Topic", path, _line_of(elt, "EFDB_Topic"), "EFDB_Topic")
     items = _parse_items(elt, path, sal_name)
     enums: dict[str, EnumInfo] = {}
     for enum_elt in elt.iterchildren("Enumeration"):
@@ -322,7 +343,7 @@ def _fast_topic(chunk: str, source: str) -> TopicDef | None:
         return None
     full_name, description, n_extra = topic_values
     _, sep, sal_name = full_name.partition("_")
-    if not sal_name or n_extra != "0":
+    if not sal_name or n_extra != "0" or _AVRO_NAME.fullmatch(sal_name) is None:
         return None
     items = _fast_items(records[:-1])
     if items is None:
@@ -338,7 +359,7 @@ def _fast_items(records: list[str]) -> tuple[FieldInfo, ...] | None:
         if len(values) != 7:
             return None
         name, sal_type, count_text, units, description, size_text, n_enums = values
-        if not name or name in seen or sal_type not in SAL_TYPES or n_enums != "0":
+        if name in seen or sal_type not in SAL_TYPES or n_enums != "0" or _AVRO_NAME.fullmatch(name) is None:
             return None
         try:
             count = int(count_text) if count_text else 1
@@ -430,7 +451,7 @@ def build_subsystems(path: Path) -> dict[str, Subsystem]:
     root = _parse(path)
     result: dict[str, Subsystem] = {}
     for elt in root.iterchildren("SALSubsystem"):
-        name = _text(elt, "Name", path).strip()
+        name = check_name(_text(elt, "Name", path).strip(), "component Name", path, _line_of(elt, "Name"), "Name")
         if name in result:
             raise xml_error(f"duplicate component {name!r}", str(path), elt.sourceline, "SALSubsystem")
         generics = ("mandatory",) + tuple(

@@ -377,3 +377,47 @@ def test_a_listed_component_without_a_folder_is_said(xml_tree: XmlTree, caplog: 
     assert len(ghost.topics) > 0  # its generic topics
     (record,) = [r for r in caplog.records if "Ghost" in r.getMessage()]
     assert "has no folder" in record.getMessage() and "it gets only its generic topics" in record.getMessage()
+
+
+INJECTION = "x boolean); DROP TABLE victim; COMMIT; CREATE TABLE junk (y"
+
+
+def test_a_field_name_that_is_not_a_name_is_refused_at_load(xml_tree: XmlTree) -> None:
+    """Names go into Avro schemas, Python classes and SQL: only Avro names are taken."""
+    path = xml_tree.topics_file("Foo", "Events", event("e", "\n" + item_xml(INJECTION)))
+    err = load_error(xml_tree)
+    assert (err.path, err.line, err.element) == (str(path), 4, "EFDB_Name")
+    assert f"EFDB_Name {INJECTION!r} is not a valid name: expected letters, digits and '_'" in str(err)
+
+
+@pytest.mark.parametrize("name", ["1st", "a-b", "a b", "é", ""])
+def test_names_that_avro_refuses(xml_tree: XmlTree, name: str) -> None:
+    xml_tree.topics_file("Foo", "Telemetry", telemetry("t", item_xml(name or "x")))
+    if name:
+        assert "is not a valid name" in str(load_error(xml_tree))
+
+
+def test_a_topic_or_component_name_that_is_not_a_name_is_refused(xml_tree: XmlTree) -> None:
+    xml_tree.topics_file("Foo", "Telemetry", telemetry("t;drop", item_xml("x")))
+    assert "the topic name in EFDB_Topic 't;drop' is not a valid name" in str(load_error(xml_tree))
+    xml_tree.write("SALSubsystems.xml", subsystems_xml(("Foo bar", "no", "csc")))
+    with pytest.raises(XmlError, match=r"SALSubsystems.xml:4: <Name>: component Name 'Foo bar' is not a valid name"):
+        ComponentInfo.load("Foo", xml_tree.dir)
+
+
+def test_an_avsc_name_that_is_not_a_name_is_refused(xml_tree: XmlTree) -> None:
+    xml_tree.topics_file("Foo", "Telemetry", telemetry("power", item_xml("x")))
+    folder = xml_tree.root / "interfaces" / "Foo"
+    folder.mkdir(parents=True)
+    fields = [{"name": INJECTION, "type": "double", "description": "d"}]
+    (folder / "power.avsc").write_text(json.dumps({"type": "record", "name": "power", "fields": fields}))
+    with pytest.raises(XmlError, match=r"power\.avsc: <x boolean.*field name .* is not a valid name"):
+        ComponentInfo.load("Foo", xml_tree.dir)
+
+
+def test_the_sink_refuses_a_name_that_is_not_one_whatever_its_source() -> None:
+    from sal_kafka.sinks import SinkError, identifier
+
+    assert identifier("salIndex") == "salindex" and identifier("select") == "select_"
+    with pytest.raises(SinkError, match=r"cannot be a table or column name"):
+        identifier(INJECTION)

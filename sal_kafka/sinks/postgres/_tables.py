@@ -15,16 +15,19 @@ bytes with a short hash when longer. Each table also has ``time``
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from typing import Final
 
 import attrs
 
+from ...errors import SinkError
 from ...schemas._model import FieldInfo, TopicInfo
 from ...schemas._saltypes import SalType
 
 __all__ = ["Column", "Table", "table_of", "identifier", "sql_type", "PSYCOPG_TYPES", "EXTRA_COLUMNS"]
 
+_SAFE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # PostgreSQL's reserved key words (those that cannot be a column name unquoted)
 _RESERVED: Final = frozenset(
     [
@@ -147,7 +150,16 @@ PSYCOPG_TYPES: Final = {
 
 
 def identifier(name: str) -> str:
-    """A name as an unquoted PostgreSQL identifier: lowercase, not reserved, at most 63 bytes."""
+    """A name as an unquoted PostgreSQL identifier: lowercase, not reserved, at most 63 bytes.
+
+    Raises
+    ------
+    SinkError
+        For a name that is not ``[A-Za-z_][A-Za-z0-9_]*`` (the loaders refuse such names
+        already; this keeps any other source of names out of the SQL text too).
+    """
+    if _SAFE.fullmatch(name) is None:
+        raise SinkError(f"{name!r} cannot be a table or column name: expected letters, digits and '_'")
     text = name.lower()
     if text in _RESERVED:
         text += "_"
