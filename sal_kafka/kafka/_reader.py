@@ -115,6 +115,8 @@ class Reader:
             self.config = self.session.config
             self.component = component = self.session.component(component)
             self.topics = [component.topic(t) for t in topics]
+            if index and not component.indexed:  # as the writer: never a wait for messages that cannot come
+                raise ConfigError(f"{component.name} is not indexed: index must be 0, got {index}")
             self.index = index or None
             self.postprocess = postprocess
             self._start(history, start, max_history_read, arrays, create_topics)

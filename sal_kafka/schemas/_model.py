@@ -13,6 +13,7 @@ without the model depending on them.
 
 from __future__ import annotations
 
+import collections
 import enum
 import importlib.util
 import os
@@ -520,7 +521,21 @@ class ComponentInfo:
         if found:
             names = " and ".join(info.attr_name for info in found)
             raise UnknownTopicError(f"{self.name}: topic name {name!r} is ambiguous: it names {names}; give one")
-        raise UnknownTopicError(f"{self.name} has no topic {name!r}; known: {', '.join(sorted(self.topics))}")
+        raise UnknownTopicError(f"{self.name} has no topic {name!r}; {self._closest(name)}")
+
+    def _closest(self, name: str) -> str:
+        """The topics a mistyped name most likely meant, and how many there are (not all of them)."""
+        import difflib
+
+        names = {t.attr_name: t for t in self.topics.values()}
+        # a bare name is compared with the names that have it bare (tel_x -> x), the others whole
+        bare = {n.split("_", 1)[1]: n for n in names}
+        candidates = difflib.get_close_matches(name, list(names) + list(bare), n=3, cutoff=0.6)
+        meant = list(dict.fromkeys(bare.get(c, c) for c in candidates))
+        hint = f"did you mean {' or '.join(meant)}? " if meant else ""
+        kinds = collections.Counter(t.kind for t in self.topics.values())
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        return f"{hint}it has {len(self.topics)} topics ({counts})"
 
     def __repr__(self) -> str:
         return f"ComponentInfo({self.name}, {len(self.topics)} topics)"

@@ -15,7 +15,13 @@ from tests.conftest import BUNDLED
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["write", "KMirror", "nosuch"], "KMirror has no topic 'nosuch'; known: "),
+        (["write", "KMirror", "nosuch"], "KMirror has no topic 'nosuch'; it has 21 topics (1 ackcmd, 7 command"),
+        (
+            ["write", "KMirror", "tel_forceActuatorDat"],
+            "KMirror has no topic 'tel_forceActuatorDat'; did you mean tel_forceActuatorData or",
+        ),
+        (["read", "KMirror", "inclinometr"], "did you mean tel_inclinometer? it has 21 topics"),
+        (["read", "KMirror", "inclinometer", "--index", "3"], "KMirror is not indexed: index must be 0, got 3"),
         (["write", "KTest", "scalars"], "topic name 'scalars' is ambiguous: it names evt_scalars and tel_scalars"),
         (["write", "KMirror", "forceActuatorData", "--index", "3"], "KMirror is not indexed: index must be 0, got 3"),
         (["write", "NoSuch", "x"], "unknown component 'NoSuch'; known: KTest, KMirror, HostMetrics"),
