@@ -86,12 +86,25 @@ def sigint_deferred() -> Iterator[None]:
     A Ctrl-C that lands inside ``subprocess.Popen`` (after the fork, while it
     waits for the exec) leaves a child the caller never got to record, and so
     cannot stop. Wrap the spawn and the recording; the interrupt arrives after.
+    The signal is held by a Python handler, not a thread's signal mask: the
+    kernel delivers a process's SIGINT to any thread that does not block it
+    (librdkafka's, say), and Python then raises it in the main thread anyway.
+    Outside the main thread (where no handler can be set) the block runs as is.
     """
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(frame))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        signal.signal(signal.SIGINT, previous)
+        if held:  # now, as it would have been
+            if callable(previous):
+                previous(signal.SIGINT, held[0])
+            elif previous == signal.SIG_DFL:
+                signal.raise_signal(signal.SIGINT)
 
 
 def write_files(files: Mapping[Path, str]) -> None:

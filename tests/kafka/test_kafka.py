@@ -403,6 +403,25 @@ def test_ctrl_c_during_a_spawn_still_stops_the_child(monkeypatch: pytest.MonkeyP
     assert procs[0].wait(10) == -signal.SIGKILL
 
 
+def test_ctrl_c_is_held_back_whichever_thread_the_kernel_gives_it_to() -> None:
+    """The process's SIGINT may reach a thread other than the main one (here one that is
+    waiting, as librdkafka's are): the spawn is still not interrupted before it is recorded."""
+    import threading
+
+    from sal_kafka._util import sigint_deferred
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    got: list[str] = []
+    with pytest.raises(KeyboardInterrupt), sigint_deferred():
+        signal.pthread_kill(other.ident or 0, signal.SIGINT)
+        time.sleep(0.2)  # Python runs its handler in the main thread meanwhile
+        got.append("recorded")
+    stop.set()
+    assert got == ["recorded"]
+
+
 def test_delivery_errors_reach_the_callback_instead(kafka_config: KafkaConfig) -> None:
     errors: list[str] = []
     mirror = load("KMirror", kafka_config)
