@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from ..kafka import KafkaConfig
+
+if TYPE_CHECKING:
+    from ..observe._metrics import Metrics
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,3 +20,14 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
 def kafka_config(args: argparse.Namespace) -> KafkaConfig:
     """The config of the command line's connection options, the environment filling the rest."""
     return KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
+
+
+def served_metrics(args: argparse.Namespace) -> tuple[Metrics, str, int] | None:
+    """With ``--metrics-port``: new metrics served there, and the host and port they are at."""
+    if not args.metrics_port:
+        return None
+    from ..observe._metrics import Metrics, serve_metrics  # optional: prometheus-client
+
+    metrics = Metrics()
+    host, port = serve_metrics(args.metrics_port, metrics)
+    return metrics, host, port

@@ -19,7 +19,7 @@ from ..kafka import KafkaConfig, Reader, Session, Writer
 from ..kafka._sample import sample_record
 from ..options import ACKS, ARRAYS, POSTPROCESS, VALIDATION_MODES
 from ..schemas._model import ComponentInfo
-from ._connection import add_connection_arguments, kafka_config
+from ._connection import add_connection_arguments, kafka_config, served_metrics
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -85,16 +85,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _session(args: argparse.Namespace, config: KafkaConfig) -> Session:
     """The command's session; with ``--metrics-port``, its metrics served there."""
-    metrics = None
-    if args.metrics_port:
-        from ..observe._metrics import Metrics  # optional: prometheus-client
-
-        metrics = Metrics()
-    if metrics is not None:
-        from ..observe._metrics import serve_metrics
-
-        host, port = serve_metrics(args.metrics_port, metrics)
-        print(f"metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
+    served = served_metrics(args)
+    if served is None:
+        return Session(config)
+    metrics, host, port = served
+    print(f"metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
     return Session(config, metrics=metrics)
 
 

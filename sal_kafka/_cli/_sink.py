@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import SinkError
 from ..kafka import Session
-from ._connection import add_connection_arguments, kafka_config
+from ._connection import add_connection_arguments, kafka_config, served_metrics
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,16 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from ..sinks.postgres import PostgresSink  # optional: here, not at the CLI's start
 
     config = kafka_config(args)
-    metrics = None
-    if args.metrics_port:
-        from ..observe._metrics import Metrics  # optional: prometheus-client
-
-        metrics = Metrics()
-    if metrics is not None:
-        from ..observe._metrics import serve_metrics
-
-        serve_metrics(args.metrics_port, metrics)
-    session = Session(config, metrics=metrics)
+    served = served_metrics(args)
+    session = Session(config, metrics=served[0] if served else None)
     names = args.components or registered_components(session, args.xml_dir)
     components = [ComponentInfo.load(name, args.xml_dir, config.topic_subname) for name in names]
     sink = PostgresSink(
