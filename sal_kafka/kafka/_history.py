@@ -67,7 +67,7 @@ def plan_start(
     which); live reading starts at the high watermark. ``watermarks`` (low,
     high) are needed only then (`needs_watermarks`).
     """
-    if start == "end" or start is None:
+    if needs_watermarks(start):
         low, high = watermarks
         wants = (topic.kind == "event" if history is None else history) and start is None
         if not wants or high <= low:

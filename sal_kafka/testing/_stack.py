@@ -86,7 +86,7 @@ class Stack:
     @property
     def replication_factor(self) -> int:
         """What new topics get: 3 on a cluster of three or more, else 1."""
-        return min(3, len(self.kafka.nodes))
+        return self.kafka.replication_factor
 
     def config(self, **overrides: object) -> KafkaConfig:
         """A `KafkaConfig` for this stack (the library's defaults, which are Apache Kafka's)."""

@@ -161,6 +161,11 @@ class KafkaCluster:
         return ",".join(n.sasl_address for n in self.nodes)
 
     @property
+    def replication_factor(self) -> int:
+        """What new topics get: 3 on a cluster of three nodes or more, else one per node."""
+        return min(3, len(self.nodes))
+
+    @property
     def version(self) -> str:
         """The Apache Kafka release running (known once the jars are found)."""
         return self.jars.version
@@ -181,7 +186,7 @@ class KafkaCluster:
 
     def server_properties(self, node: KafkaNode) -> dict[str, str]:
         """The settings of one node: 4.x's shipped defaults moved to loopback, and tuned for tests."""
-        replicas = min(3, len(self.nodes))
+        replicas = self.replication_factor
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
         props: dict[str, Any] = {
             "process.roles": "broker,controller",
