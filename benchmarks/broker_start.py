@@ -29,12 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sal_kafka.testing import KafkaCluster  # noqa: E402
 
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procstat import rss_mb  # noqa: E402
 
 
 def first_round_trip(cluster: KafkaCluster) -> None:

@@ -36,13 +36,9 @@ from sal_kafka.testing import Stack  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from broker_floor import LAYOUTS, round_trip_floor  # noqa: E402
+from procstat import cpu_seconds, percentile  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "ts_xml" / "sal_interfaces"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 async def one_at_a_time(remote: Remote, n: int) -> tuple[list[float], float, float]:
@@ -96,12 +92,6 @@ async def one_round(stack: Stack, subname: str, n: int) -> dict[str, float]:
     one = await phase(stack, f"{subname}a", lambda r: one_at_a_time(r, n), n)
     ten = await phase(stack, f"{subname}b", lambda r: in_flight(r, n, 10), n)
     return {**one, **{f"ten_{k}": v for k, v in ten.items()}}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def phase(stack: Stack, subname: str, measure: Callable[[Remote], Awaitable[Any]], n: int) -> dict[str, float]:

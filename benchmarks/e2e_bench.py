@@ -45,6 +45,7 @@ from sal_kafka.wire import TAI_MINUS_UTC  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from broker_floor import latency_floor, throughput_floor  # noqa: E402
+from procstat import cpu_seconds  # noqa: E402
 
 COMPONENT, TOPIC = "KMirror", "tel_forceActuatorData"
 #: throughput configurations: label, writer options, reader options
@@ -58,12 +59,6 @@ THROUGHPUT = [
         ("--arrays", "numpy", "--metrics-port", "0"),
     ),
 ]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pair(

@@ -48,7 +48,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from command_bench import percentile  # noqa: E402
+from procstat import percentile  # noqa: E402
 from sink_bench import DelayPoller, database  # noqa: E402  (the script's folder is on sys.path)
 
 from sal_kafka import ComponentInfo  # noqa: E402

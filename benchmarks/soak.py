@@ -36,10 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sal_kafka import BaseCsc, Remote  # noqa: E402
 from sal_kafka.testing import Stack  # noqa: E402
 
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procstat import cpu_seconds, percentile, rss_mb  # noqa: E402
 
 
 class SoakCsc(BaseCsc):
@@ -73,18 +71,6 @@ async def csc_main(seconds: float) -> None:
     await asyncio.sleep(1.0)
     await csc.close()
     print(json.dumps(written), flush=True)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def soak(stack: Stack, seconds: float) -> None:
