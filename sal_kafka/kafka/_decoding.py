@@ -1,9 +1,18 @@
-"""A reader's decoding: each Kafka message into a `Received`, counted per topic."""
+"""A reader's decoding: each Kafka message into a `Received`, counted per topic.
+
+An undecodable message (not the wire format, a corrupt body, a schema id the
+registry definitely does not know) is counted, given to ``on_undecodable``
+when there is one (a sink sets it aside), and logged: the first of each topic
+and kind, then a count each minute. A schema the registry cannot be asked
+for now raises `SchemaPending` out of the decoder: the reader holds the
+message, never calls it undecodable.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from time import monotonic as _monotonic
 from time import time as _time
 from types import SimpleNamespace
 from typing import Any
@@ -46,8 +55,11 @@ class Decoder:
         postprocess: Postprocess,
         arrays: Arrays,
         latencies: bool,
+        on_undecodable: Callable[[Any, Exception], None] | None = None,
     ) -> None:
         self.stats = stats
+        self.on_undecodable = on_undecodable
+        self._warned: dict[tuple[str, str], list[float]] = {}  # (topic, kind): [last logged, since then]
         self.index = index
         self.attr_names = {t.kafka_name: t.attr_name for t in topics}
         # per Kafka topic, what decoding a message needs: one lookup per message
@@ -59,7 +71,7 @@ class Decoder:
             )
             for t in topics
         }
-        self._writer_schema = session.registry.writer_schema
+        self._writer_schema = session.writer_schemas
         # per Kafka topic: [messages, bytes, undecodable]
         self.counts: dict[str, list[int]] = {t.kafka_name: [0, 0, 0] for t in topics}
         self.latencies: dict[str, LatencyHistogram] | None = (
@@ -80,9 +92,9 @@ class Decoder:
         except (SalKafkaError, TypeError) as exc:
             stats.undecodable += 1
             counts[2] += 1
-            log.warning(
-                "undecodable message on %s [%d] at offset %d: %s", name, message.partition(), message.offset(), exc
-            )
+            self._report(name, message, exc)
+            if self.on_undecodable is not None:
+                self.on_undecodable(message, exc)
             return None
         is_dict = cls is None
         if (
@@ -108,7 +120,27 @@ class Decoder:
             message.key(),
             message.timestamp()[1],
             name,
+            value,
         )
+
+    def _report(self, name: str, message: Any, exc: Exception) -> None:
+        """Log the first undecodable message of a topic and kind, then a count a minute."""
+        key = (name, type(exc).__name__)
+        seen = self._warned.get(key)
+        now = _monotonic()
+        if seen is not None and now - seen[0] < 60.0:
+            seen[1] += 1
+            return
+        more = f" ({seen[1]} more of this kind in the last minute)" if seen and seen[1] else ""
+        log.warning(
+            "undecodable message on %s [%d] at offset %d: %s%s; counted (undecodable), logged once a minute",
+            name,
+            message.partition(),
+            message.offset(),
+            exc,
+            more,
+        )
+        self._warned[key] = [now, 0]
 
     def topic_counts(self) -> dict[str, tuple[int, int, int]]:
         """``{attr_name: (messages, bytes, undecodable)}`` received per topic."""

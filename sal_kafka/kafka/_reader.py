@@ -22,6 +22,7 @@ from ._broker_watch import BrokerWatch, lags, offset_at, watermarks
 from ._config import KafkaConfig
 from ._decoding import Decoder
 from ._history import History, StartPosition, check_start, needs_watermarks, plan_start
+from ._lookups import SchemaPending
 from ._received import ReaderStats, Received
 from ._session import Session
 
@@ -85,6 +86,12 @@ class Reader:
     queue_size : int
         At most this many decoded messages wait in memory (async reader:
         batches); a full queue stops reading from Kafka (no message is dropped).
+    on_undecodable : callable, optional
+        ``on_undecodable(message, error)`` for each message that cannot be
+        decoded (counted and logged in any case), e.g. a sink's set-aside.
+        A message whose writer's schema the registry cannot be asked for now is
+        not undecodable: its partition is held there and retried
+        (`sal_kafka.kafka._lookups`).
     """
 
     def __init__(
@@ -103,6 +110,7 @@ class Reader:
         queue_size: int = 10_000,
         registry: SchemaRegistry | None = None,
         create_topics: bool = True,
+        on_undecodable: Callable[[Any, Exception], None] | None = None,
     ) -> None:
         if postprocess not in POSTPROCESS:
             raise ConfigError(f"unknown postprocess {postprocess!r}; expected one of {', '.join(POSTPROCESS)}")
@@ -119,7 +127,7 @@ class Reader:
                 raise ConfigError(f"{component.name} is not indexed: index must be 0, got {index}")
             self.index = index or None
             self.postprocess = postprocess
-            self._start(history, start, max_history_read, arrays, create_topics)
+            self._start(history, start, max_history_read, arrays, create_topics, on_undecodable)
         except BaseException:
             if self._own_session:
                 self.session.close()
@@ -132,6 +140,7 @@ class Reader:
         max_history_read: int | None,
         arrays: Arrays,
         create_topics: bool,
+        on_undecodable: Callable[[Any, Exception], None] | None,
     ) -> None:
         session = self.session
         self.max_history_read = self.config.max_history_read if max_history_read is None else max_history_read
@@ -139,6 +148,8 @@ class Reader:
         self._watch = BrokerWatch(session, self.stats)
         self._buffer: deque[Any] = deque()  # raw Kafka messages, and decoded history
         self._history = History()
+        self._held: dict[tuple[str, int], int] = {}  # partition: the schema id it waits for
+        self._schemas = session.writer_schemas
         if create_topics:
             session.ensure_topics(self.topics)
         self._decode = Decoder(
@@ -149,6 +160,7 @@ class Reader:
             postprocess=self.postprocess,
             arrays=arrays,
             latencies=session.metrics is not None,
+            on_undecodable=on_undecodable,
         )
         self.consumer = session.consumer(
             **{
@@ -205,8 +217,10 @@ class Reader:
         """Queue a batch. Live messages stay raw and are decoded one by one in
         `next`: a batch of decoded 3 kB records (10^5 float objects) costs
         twice as much to build as records decoded and dropped one at a time."""
-        history, buffer = self._history, self._buffer
+        history, buffer, held = self._history, self._buffer, self._held
         for message in messages:
+            if held and (message.topic(), message.partition()) in held:
+                continue  # fetched before the hold: read again from the held offset
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
@@ -218,8 +232,14 @@ class Reader:
                     log.warning("Kafka error on %s: %s", message.topic(), error.str())
             elif not (history and history.reading(message.topic(), message.partition())):
                 buffer.append(message)
-            elif (received := self._decode(message)) is not None:
-                history.offer(message.topic(), message.partition(), received)
+            else:
+                try:
+                    received = self._decode(message)
+                except SchemaPending as pending:
+                    self._hold(message, pending)
+                    continue
+                if received is not None:
+                    history.offer(message.topic(), message.partition(), received)
 
     @property
     def broker_down(self) -> bool:
@@ -246,10 +266,47 @@ class Reader:
             item = buffer.popleft()
             if type(item) is Received:
                 return item
-            received = decode(item)
+            try:
+                received = decode(item)
+            except SchemaPending as pending:
+                self._hold(item, pending)
+                continue
             if received is not None:
                 return received
         return None
+
+    def _hold(self, message: Any, pending: SchemaPending) -> None:
+        """Stop a partition at ``message`` until its writer's schema can be known: paused,
+        positioned back at it, and what was fetched after it dropped (fetched again)."""
+        key = (message.topic(), message.partition())
+        if key not in self._held:
+            log.warning(
+                "%s [%d] held at offset %d: %s (nothing after it is delivered until the registry answers)",
+                key[0],
+                key[1],
+                message.offset(),
+                pending,
+            )
+        self._held[key] = pending.schema_id
+        self.stats.holds += 1
+        tp = TopicPartition(key[0], key[1], message.offset())
+        try:
+            self.consumer.pause([tp])
+            self.consumer.seek(tp)
+        except KafkaException as exc:
+            raise KafkaIOError(f"cannot hold {key[0]} [{key[1]}] at offset {message.offset()}: {exc}") from None
+        kept = [m for m in self._buffer if type(m) is Received or (m.topic(), m.partition()) != key]
+        self._buffer.clear()  # in place: `_pop` is iterating over this very deque
+        self._buffer.extend(kept)
+
+    def _release(self) -> None:
+        """Resume the held partitions whose schema can now be decided (found, missing,
+        or its retry time came)."""
+        ready = [key for key, sid in self._held.items() if self._schemas.ready(sid)]
+        for key in ready:
+            del self._held[key]
+        if ready:
+            self.consumer.resume([TopicPartition(t, p) for t, p in ready])
 
     def _fill(self, timeout: float) -> None:
         """Take what Kafka has ready; wait up to ``timeout`` only when it has nothing.
@@ -258,6 +315,8 @@ class Reader:
         is a second of latency. ``poll`` returns the first message as it comes.
         """
         consumer = self.consumer
+        if self._held:
+            self._release()
         try:
             messages = consumer.consume(num_messages=500, timeout=0)
             if not messages:
@@ -319,6 +378,11 @@ class Reader:
         """``(kafka topic, partition, high watermark - position)`` of every assigned partition,
         from librdkafka's cached watermarks (no request to the broker)."""
         return [] if self._closed else lags(self.consumer)
+
+    @property
+    def held(self) -> dict[tuple[str, int], int]:
+        """``{(kafka topic, partition): schema id}`` of the partitions held for the registry."""
+        return dict(self._held)
 
     @property
     def history_done(self) -> bool:

@@ -15,7 +15,8 @@ class Received:
 
     ``key`` is the message's Kafka key (``b""`` for telemetry), ``timestamp``
     its Kafka timestamp in ms (creation time), ``history`` True for history
-    delivered at start, ``kafka_topic`` the Kafka topic's name.
+    delivered at start, ``kafka_topic`` the Kafka topic's name, ``value``
+    the message as it came (the Confluent frame: what a sink sets aside).
     """
 
     topic: str
@@ -27,6 +28,7 @@ class Received:
     key: bytes | None = None
     timestamp: int = 0
     kafka_topic: str = ""
+    value: bytes = b""
 
 
 @attrs.define
@@ -35,7 +37,8 @@ class ReaderStats:
     ``undecodable`` (logged and skipped), ``filtered`` (other salIndex),
     ``broker_down_events`` (times all brokers were reported down),
     ``offset_resets`` (positions the broker no longer had, e.g. removed by
-    retention: reset to the first message it has; logged)."""
+    retention: reset to the first message it has; logged), ``holds`` (times a
+    partition was held for the registry: its schema could not be asked for)."""
 
     received: int = 0
     delivered: int = 0
@@ -44,3 +47,4 @@ class ReaderStats:
     bytes_received: int = 0
     broker_down_events: int = 0
     offset_resets: int = 0
+    holds: int = 0

@@ -23,6 +23,7 @@ from ..errors import ConfigError, IncompatibleSchemaError, KafkaIOError, Registr
 from ..registry import SchemaRegistry
 from ..schemas._model import ComponentInfo, TopicInfo
 from ._config import KafkaConfig
+from ._lookups import WriterSchemas
 
 if TYPE_CHECKING:  # metrics (prometheus-client) are optional: given, not imported
     from ..observe._metrics import Metrics
@@ -115,6 +116,7 @@ class Session:
         self._components: dict[str, ComponentInfo] = {}
         self._existing_topics: set[str] = set()
         self._schema_ids: dict[str, int] = {}
+        self._writer_schemas: WriterSchemas | None = None
         self._closed = False
         #: the last error a broker reported that is not a plain disconnection (e.g.
         #: "SASL authentication error: ... invalid credentials"): named when it fails
@@ -132,6 +134,14 @@ class Session:
             if self._registry is None:
                 self._registry = SchemaRegistry(config=self.config.registry)
             return self._registry
+
+    @property
+    def writer_schemas(self) -> WriterSchemas:
+        """Writer schemas by id for this session's readers (`sal_kafka.kafka._lookups`)."""
+        with self._lock:
+            if self._writer_schemas is None:
+                self._writer_schemas = WriterSchemas(self.registry)
+            return self._writer_schemas
 
     def component(self, name: str | ComponentInfo) -> ComponentInfo:
         """A component by name (loaded once, with this session's topic sub-namespace)."""
@@ -348,6 +358,8 @@ class Session:
         with self._lock:
             self._producers.clear()
             self._admin = None
+            if self._writer_schemas is not None:
+                self._writer_schemas.close()
             if self._own_registry and self._registry is not None:
                 self._registry.close()
 

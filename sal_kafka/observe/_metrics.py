@@ -122,7 +122,16 @@ METRIC_NAMES: Final[dict[str, tuple[str, str, tuple[str, ...]]]] = {
     "sal_kafka_librdkafka_replyq": ("gauge", "librdkafka's operations waiting for a poll (replyq)", ("client",)),
     "sal_kafka_sink_rows_total": ("counter", "Rows a sink committed", ("table",)),
     "sal_kafka_sink_batches_total": ("counter", "Batches a sink committed", ()),
-    "sal_kafka_sink_refused_total": ("counter", "Messages a sink could not store (counted, logged)", ("reason",)),
+    "sal_kafka_sink_refused_total": (
+        "counter",
+        "Messages a sink could not store as rows: set aside whole in sal_kafka_set_aside (logged once per kind)",
+        ("kafka_topic", "kind"),
+    ),
+    "sal_kafka_sink_dropped_fields_total": (
+        "counter",
+        "Values of a newer writer's fields no column can hold (logged once per field)",
+        ("kafka_topic", "field"),
+    ),
     "sal_kafka_sink_batch_seconds": ("histogram", "Time to commit a batch", ()),
     "sal_kafka_sink_lag_seconds": ("gauge", "Now minus the newest committed message's Kafka time", ()),
     "sal_kafka_registry_requests_total": ("counter", "Registry server requests", ("endpoint", "method", "status")),

@@ -8,6 +8,13 @@ offsets the back-end stored, so a sink killed at any moment and started again
 stores every message once. A back-end that is down (`SinkUnavailableError`) is
 retried with back-off (0.5 s doubling to 30 s) while the batch waits in memory.
 A second back-end (InfluxDB, Parquet) implements `Backend`; this loop stays.
+
+No message stops a sink or is lost: one that cannot be decoded, or whose row
+cannot be made (a ``private_efdStamp`` of NaN or 1e20) or stored (the database
+refuses it), is *set aside*: kept whole (topic, partition, offset, the raw
+bytes, the reason) by the back-end in the same transaction as the batch,
+counted (``SinkStats.set_aside``, ``sal_kafka_sink_refused_total``) and logged
+once per topic and kind; the batch goes on.
 """
 
 from __future__ import annotations
@@ -16,17 +23,68 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
+
+import attrs
 
 from .._stats import LatencyHistogram
 from ..errors import SinkError, SinkUnavailableError
 from ..kafka import KafkaConfig, Reader, Received, Session
 from ..schemas._model import ComponentInfo, TopicInfo
 
-__all__ = ["Backend", "SinkRunner", "SinkStats"]
+__all__ = ["Backend", "Batch", "SetAside", "SinkRunner", "SinkStats"]
 
 log = logging.getLogger("sal_kafka.sink")
+
+
+@attrs.frozen
+class SetAside:
+    """A message a sink could not store as a row, kept whole instead.
+
+    ``kind`` is ``undecodable`` (not a message of its topic), ``row`` (its row
+    cannot be made, e.g. a NaN ``private_efdStamp``) or ``refused`` (the store
+    refused the row); ``reason`` says why; ``value`` is the message's bytes.
+    """
+
+    kafka_topic: str
+    partition: int
+    offset: int
+    kind: str
+    reason: str
+    value: bytes
+    timestamp: int = 0  # the message's Kafka timestamp, ms
+
+
+@attrs.define
+class Batch:
+    """What one transaction stores: ``rows`` per topic (``sources``: the `Received` each
+    row was made of, in the same order), the messages set ``aside``, and the next
+    offset of each partition (``positions``)."""
+
+    rows: dict[TopicInfo, list[Any]] = attrs.Factory(dict)
+    sources: dict[TopicInfo, list[Received]] = attrs.Factory(dict)
+    aside: list[SetAside] = attrs.Factory(list)
+    positions: dict[tuple[str, int], int] = attrs.Factory(dict)
+    count: int = 0
+    newest: float = 0.0  # Kafka time (s) of the newest message
+    first_at: float = 0.0  # monotonic time of its first message
+
+    def add(self, topic: TopicInfo, row: Any, received: Received) -> None:
+        rows = self.rows.get(topic)
+        if rows is None:
+            rows = self.rows[topic] = []
+            self.sources[topic] = []
+        rows.append(row)
+        self.sources[topic].append(received)
+
+    def reached(self, kafka_topic: str, partition: int, offset: int, timestamp_ms: int) -> None:
+        """One more message read (stored, or set aside)."""
+        self.positions[(kafka_topic, partition)] = offset + 1
+        self.newest = max(self.newest, timestamp_ms / 1000.0)
+        if self.count == 0:
+            self.first_at = time.monotonic()
+        self.count += 1
 
 
 class Backend(Protocol):
@@ -49,9 +107,12 @@ class Backend(Protocol):
     def row(self, topic: TopicInfo, received: Received) -> Any:
         """What `write` stores of one message (done as messages arrive)."""
 
-    def write(self, batch: Mapping[TopicInfo, list[Any]], positions: Mapping[tuple[str, int], int]) -> None:
-        """Store every row of ``batch`` and the offsets ``positions`` in one transaction; raise
-        `SinkUnavailableError` when the store is down (then nothing is stored, and it is retried)."""
+    def write(self, batch: Batch) -> list[SetAside]:
+        """Store every row of ``batch``, its messages set aside and its offsets in one
+        transaction. A row the store refuses is found (the batch is split until it is),
+        set aside too and returned; the others are stored. Raise `SinkUnavailableError`
+        when the store is down (then nothing is stored, and it is retried), `SinkError`
+        when it cannot store a topic at all (a table changed by hand)."""
 
     def reconnect(self) -> None:
         """After `SinkUnavailableError`: try to connect again (quietly: the next `write` says)."""
@@ -60,11 +121,15 @@ class Backend(Protocol):
 
 
 class SinkStats:
-    """What a sink did: ``rows`` (per table), ``batches``, ``refused`` (undecodable,
-    counted by its reader), ``batch_seconds`` (a histogram), ``retries`` (store down)."""
+    """What a sink did: ``rows`` (per table), ``batches``, ``set_aside``
+    (``{(kafka topic, kind): n}``, see `SetAside`), ``dropped_fields``
+    (``{(kafka topic, field): n}``: a newer writer's values no column holds),
+    ``batch_seconds`` (a histogram), ``retries`` (store down)."""
 
     def __init__(self) -> None:
         self.rows: dict[str, int] = {}
+        self.set_aside: dict[tuple[str, str], int] = {}
+        self.dropped_fields: dict[tuple[str, str], int] = {}  # (kafka topic, field): values dropped
         self.batches = 0
         self.retries = 0
         self.last_kafka_time = 0.0  # Kafka timestamp (s) of the newest message committed
@@ -145,28 +210,53 @@ class SinkRunner:
             When the back-end cannot be used at start (down, refused, an incompatible table).
         """
         offsets = self.stored_offsets()
-        reader = _MultiReader(self.session, self.components, self.topics, offsets)
+        batch = Batch()
+
+        def undecodable(message: Any, exc: Exception) -> None:  # kept, never skipped
+            kafka_time = message.timestamp()[1]
+            batch.aside.append(
+                SetAside(
+                    message.topic(),
+                    message.partition(),
+                    message.offset(),
+                    "undecodable",
+                    str(exc),
+                    message.value() or b"",
+                    kafka_time,
+                )
+            )
+            batch.reached(message.topic(), message.partition(), message.offset(), kafka_time)
+
+        reader = _MultiReader(self.session, self.components, self.topics, offsets, undecodable)
         end = None if duration is None else time.monotonic() + duration
-        batch: dict[TopicInfo, list[Any]] = {}
-        positions: dict[tuple[str, int], int] = {}
-        count, first_at, newest = 0, 0.0, 0.0
         row, by_name = self.backend.row, self._by_name
         try:
             while not self._stop.is_set() and (end is None or time.monotonic() < end):
                 received = reader.next(min(0.1, self.max_delay))
                 if received is not None:
                     topic = by_name[received.kafka_topic]
-                    batch.setdefault(topic, []).append(row(topic, received))
-                    positions[(received.kafka_topic, received.partition)] = received.offset + 1
-                    newest = max(newest, received.timestamp / 1000.0)
-                    if count == 0:
-                        first_at = time.monotonic()
-                    count += 1
-                if count and (count >= self.batch_size or time.monotonic() - first_at >= self.max_delay):
-                    self._commit(batch, positions, newest)
-                    batch, positions, count = {}, {}, 0
-            if count:
-                self._commit(batch, positions, newest)
+                    try:
+                        batch.add(topic, row(topic, received), received)
+                    except Exception as exc:  # a row that cannot be made: kept whole, never a stop
+                        batch.aside.append(
+                            SetAside(
+                                received.kafka_topic,
+                                received.partition,
+                                received.offset,
+                                "row",
+                                f"{type(exc).__name__}: {exc}",
+                                received.value,
+                                received.timestamp,
+                            )
+                        )
+                    batch.reached(received.kafka_topic, received.partition, received.offset, received.timestamp)
+                if batch.count and (
+                    batch.count >= self.batch_size or time.monotonic() - batch.first_at >= self.max_delay
+                ):
+                    self._commit(batch)
+                    batch = Batch()
+            if batch.count:
+                self._commit(batch)
         finally:
             reader.close()
             self.backend.close()
@@ -174,14 +264,14 @@ class SinkRunner:
             if self._own_session:
                 self.session.close()
 
-    def _commit(self, batch: dict[TopicInfo, list[Any]], positions: dict[tuple[str, int], int], newest: float) -> None:
-        """One transaction: every table's rows, then the offsets they reach; retried with
-        back-off while the store is down (the rows wait here, in memory)."""
+    def _commit(self, batch: Batch) -> None:
+        """One transaction: every table's rows, what is set aside, then the offsets they
+        reach; retried with back-off while the store is down (the rows wait here, in memory)."""
         delay = 0.5
         while True:
             start = time.monotonic()
             try:
-                self.backend.write(batch, positions)
+                refused = self.backend.write(batch)
                 break
             except SinkUnavailableError as exc:
                 self.stats.retries += 1
@@ -194,15 +284,38 @@ class SinkRunner:
                 self.backend.reconnect()
         self.stats.batch_seconds.add(time.monotonic() - start)
         self.stats.batches += 1
-        self.stats.last_kafka_time = max(self.stats.last_kafka_time, newest)
-        for topic, rows in batch.items():
+        self.stats.last_kafka_time = max(self.stats.last_kafka_time, batch.newest)
+        refused_at = {(a.kafka_topic, a.partition, a.offset) for a in refused}
+        for topic, sources in batch.sources.items():
             name = self.backend.table_name(topic)
-            self.stats.rows[name] = self.stats.rows.get(name, 0) + len(rows)
+            stored = len(sources) - sum((r.kafka_topic, r.partition, r.offset) in refused_at for r in sources)
+            self.stats.rows[name] = self.stats.rows.get(name, 0) + stored
+        for aside in (*batch.aside, *refused):
+            key = (aside.kafka_topic, aside.kind)
+            if key not in self.stats.set_aside:
+                log.warning(
+                    "%s [%d] offset %d set aside (%s): %s; kept whole in %s, counted in "
+                    "sal_kafka_sink_refused_total (logged once per topic and kind)",
+                    aside.kafka_topic,
+                    aside.partition,
+                    aside.offset,
+                    aside.kind,
+                    aside.reason,
+                    self.backend.where,
+                )
+            self.stats.set_aside[key] = self.stats.set_aside.get(key, 0) + 1
 
     def _samples(self, families: Any) -> None:
+        from ..observe._metrics import add_histogram  # metrics are on: prometheus-client is there
+
         for table, n in self.stats.rows.items():
             families.add("sal_kafka_sink_rows_total", (table,), n)
         families.add("sal_kafka_sink_batches_total", (), self.stats.batches)
+        for (kafka_topic, kind), n in self.stats.set_aside.items():
+            families.add("sal_kafka_sink_refused_total", (kafka_topic, kind), n)
+        for (kafka_topic, field), n in self.stats.dropped_fields.items():
+            families.add("sal_kafka_sink_dropped_fields_total", (kafka_topic, field), n)
+        add_histogram(families.get("sal_kafka_sink_batch_seconds"), [], self.stats.batch_seconds)
         if self.stats.last_kafka_time:
             families.add("sal_kafka_sink_lag_seconds", (), max(0.0, time.time() - self.stats.last_kafka_time))
 
@@ -216,6 +329,7 @@ class _MultiReader:
         components: list[ComponentInfo],
         topics: list[TopicInfo],
         offsets: dict[tuple[str, int], int],
+        on_undecodable: Callable[[Any, Exception], None],
     ) -> None:
         self.readers = [
             Reader(
@@ -224,6 +338,7 @@ class _MultiReader:
                 session=session,
                 start=offsets,
                 arrays="numpy",  # no Python float per array item: stored from the buffer
+                on_undecodable=on_undecodable,
             )
             for c in components
             if any(t.component_name == c.name for t in topics)

@@ -5,7 +5,8 @@ its jars fetched from Maven Central once and cached) and the project's
 registry server on free loopback ports; `EmbeddedPostgres` a PostgreSQL 18;
 `MemoryTransport` is a broker in memory for `sal_kafka.Session` and
 `MemoryBackend` a sink back-end in memory; `write_through` and
-`command_through` inject faults and account for every message; `run_pair`
+`command_through` inject faults and account for every message; `TcpProxy`
+hangs what is behind it (a registry outage for one client); `run_pair`
 runs a ``sal-kafka read`` and ``sal-kafka write`` pair as operators do.
 """
 
@@ -15,6 +16,7 @@ from ..kafka.transports.memory import MemoryMessage, MemoryTransport
 from ._broker import KafkaCluster
 from ._faults import CommandTally, WriteTally, command_through, kill_leader_schedule, write_through
 from ._memory_sink import MemoryBackend
+from ._proxy import TcpProxy
 from ._stack import DEMO, DemoRun, EmbeddedPostgres, Stack, cli_result, free_port, run_pair, spawn_cli
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "write_through",
     "command_through",
     "kill_leader_schedule",
+    "TcpProxy",
     "MemoryTransport",
     "MemoryMessage",
     "MemoryBackend",

@@ -18,8 +18,10 @@ import pytest
 
 from sal_kafka import ComponentInfo, KafkaConfig, Writer
 from sal_kafka.sinks import AsyncPostgresSink, PostgresSink, SinkError, identifier, table_of
+from sal_kafka.sinks.postgres._tables import schema_of
 from sal_kafka.testing import EmbeddedPostgres, Stack, sample_record
 from tests.conftest import BUNDLED
+from tests.sinks import with_search_path
 
 pytestmark = [pytest.mark.broker, pytest.mark.server]
 
@@ -38,7 +40,7 @@ def database(postgres: EmbeddedPostgres, kafka_config: KafkaConfig) -> Iterator[
     name = kafka_config.topic_subname.lower()
     with psycopg.connect(postgres.url, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
-    yield postgres.url.replace("/postgres?", f"/{name}?")
+    yield with_search_path(postgres.url.replace("/postgres?", f"/{name}?"), kafka_config.topic_subname)
 
 
 def rows(url: str, sql: str) -> list[tuple[object, ...]]:
@@ -124,7 +126,7 @@ def test_a_new_field_adds_a_column_a_changed_type_is_refused(
         db.execute("ALTER TABLE ktest_evt_scalars ALTER COLUMN int0 TYPE text")
     with pytest.raises(
         SinkError,
-        match=r"KTest.evt_scalars: field 'int0' is integer in the schema but column ktest_evt_scalars.int0 is text",
+        match=r"KTest.evt_scalars: field 'int0' is integer in the schema but column \S*ktest_evt_scalars.int0 is text",
     ):
         sink.connect()
 
@@ -276,7 +278,8 @@ async def test_the_asyncio_face_and_every_registered_component(
         database, [mirror], config=kafka_config, topics=["evt_detailedState"], max_delay=0.1
     ) as sink:
         assert await asyncio.to_thread(wait_rows, database, "kmirror_evt_detailedstate", 5) == 5
-    assert sink.stats.rows["kmirror_evt_detailedstate"] == 5
+    # counted under the table's schema-qualified name: the test's sub-namespace has its own schema
+    assert sink.stats.rows == {f"{schema_of(kafka_config.topic_subname)}.kmirror_evt_detailedstate": 5}
     # the command with no component: the registered ones (KMirror here)
     env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=kafka_config.topic_subname)
     done = subprocess.run(
@@ -307,10 +310,10 @@ def test_a_database_that_goes_down_and_comes_back(stack: Stack, kafka_config: Ka
     (logged, counted); when the database is back, every message is stored, once."""
     server = EmbeddedPostgres().start()
     try:
-        url = server.url
+        url = with_search_path(server.url, kafka_config.topic_subname)
         mirror = ComponentInfo.load("KMirror", BUNDLED, kafka_config.topic_subname)
         sink = PostgresSink(url, [mirror], config=kafka_config, topics=["tel_inclinometer"], max_delay=0.05)
-        thread = threading.Thread(target=sink.run)
+        thread = threading.Thread(target=sink.run, daemon=True)  # a failed assert must not hang the run
         thread.start()
         with Writer(mirror, "tel_inclinometer", config=kafka_config) as writer:
             for i in range(100):
@@ -326,7 +329,7 @@ def test_a_database_that_goes_down_and_comes_back(stack: Stack, kafka_config: Ka
                 time.sleep(0.1)
             assert sink.stats.retries >= 2  # it tried, and waited
             server.start()  # back
-            url = server.url
+            url = with_search_path(server.url, kafka_config.topic_subname)
             assert wait_rows(url, "kmirror_tel_inclinometer", 300, timeout=60) == 300
         sink.stop()
         thread.join(60)
@@ -335,4 +338,5 @@ def test_a_database_that_goes_down_and_comes_back(stack: Stack, kafka_config: Ka
         ]
         assert (count, distinct) == (300, 300)
     finally:
+        sink.stop()
         server.stop()

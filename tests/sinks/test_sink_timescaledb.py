@@ -25,6 +25,7 @@ from sal_kafka import ComponentInfo, KafkaConfig, Writer
 from sal_kafka.sinks import PostgresSink
 from sal_kafka.testing import Stack, sample_record
 from tests.conftest import BUNDLED
+from tests.sinks import with_search_path
 from tests.sinks.test_sink import rows, wait_rows
 
 pytestmark = [pytest.mark.broker, pytest.mark.server]
@@ -96,7 +97,7 @@ def database(timescaledb: str, kafka_config: KafkaConfig) -> str:
     name = kafka_config.topic_subname.lower()
     with psycopg.connect(timescaledb, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
-    return timescaledb.replace("/postgres?", f"/{name}?")
+    return with_search_path(timescaledb.replace("/postgres?", f"/{name}?"), kafka_config.topic_subname)
 
 
 def store(url: str, component: ComponentInfo, config: KafkaConfig, topics: list[str], expected: dict[str, int]) -> bool:

@@ -212,6 +212,7 @@ class _Consumer:
         self._partition_eof = partition_eof
         self._positions: dict[tuple[str, int], int] = {}
         self._eof_sent: set[tuple[str, int]] = set()
+        self._paused: set[tuple[str, int]] = set()
         self._closed = False
 
     def list_topics(self, topic: str | None = None, timeout: float = -1) -> _Metadata:
@@ -242,6 +243,14 @@ class _Consumer:
     def seek(self, partition: TopicPartition) -> None:
         self.assign([partition])
 
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self._paused.update((tp.topic, tp.partition) for tp in partitions)
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self._paused.difference_update((tp.topic, tp.partition) for tp in partitions)
+        with self._broker._condition:
+            self._broker._condition.notify_all()
+
     def incremental_assign(self, partitions: list[TopicPartition]) -> None:
         self.assign(partitions)
 
@@ -258,6 +267,8 @@ class _Consumer:
     def _ready(self, limit: int) -> list[MemoryMessage]:
         taken: list[MemoryMessage] = []
         for (topic, partition), position in self._positions.items():
+            if (topic, partition) in self._paused:
+                continue
             log = self._broker.topics[topic][partition]
             batch = log[position : position + limit - len(taken)]
             taken.extend(batch)

@@ -11,9 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import io
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+import fastavro
 
 try:
     import psycopg
@@ -21,24 +25,43 @@ except ImportError as exc:  # an extra: say which
     from ..._util import missing
 
     raise missing("psycopg", "sink", "the PostgreSQL sink (sal_kafka.sinks)") from exc
+from psycopg import sql
 
 from ...errors import SinkError, SinkUnavailableError
 from ...kafka import KafkaConfig, Received, Session
+from ...kafka._lookups import SchemaPending
 from ...schemas._model import ComponentInfo, TopicInfo
-from .._runner import SinkRunner, SinkStats
+from .._runner import Batch, SetAside, SinkRunner, SinkStats
 from ._arrays import register_array_dumpers
-from ._tables import Table, table_of
+from ._tables import Column, Table, avro_sql_type, identifier, table_of
 
-__all__ = ["PostgresBackend", "PostgresSink", "AsyncPostgresSink", "SinkError", "SinkStats", "OFFSETS_TABLE"]
+__all__ = [
+    "PostgresBackend",
+    "PostgresSink",
+    "AsyncPostgresSink",
+    "SinkError",
+    "SinkStats",
+    "OFFSETS_TABLE",
+    "SET_ASIDE_TABLE",
+]
 
 log = logging.getLogger("sal_kafka.sink")
 
 OFFSETS_TABLE = "sal_kafka_offsets"
+#: messages that could not be stored as rows: kept whole, with why
+SET_ASIDE_TABLE = "sal_kafka_set_aside"
 _UTC = datetime.UTC
 
 
 class PostgresBackend:
-    """Any PostgreSQL 14+ (TimescaleDB when it has the extension) by ``url``."""
+    """Any PostgreSQL 14+ (TimescaleDB when it has the extension) by ``url``.
+
+    What it cannot store as a row goes to ``sal_kafka_set_aside`` (`SET_ASIDE_TABLE`)
+    in the same transaction: a batch the database refuses is split in halves,
+    each under a savepoint, until the refused rows are found. A newer writer's
+    fields (another schema id of the topic's subject) become new columns, after
+    the sink's own; a field no column type holds is counted and logged.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -46,6 +69,12 @@ class PostgresBackend:
         self.tables: dict[str, Table] = {}
         self.timescale = False
         self._db: psycopg.Connection[Any] | None = None
+        #: the writer schema of an id (a `Session.writer_schemas`), for newer writers' fields
+        self.writer_schema: Callable[[int], Mapping[str, Any] | None] | None = None
+        #: where dropped fields are counted (the sink's `SinkStats`)
+        self.stats: SinkStats | None = None
+        self._layouts: dict[tuple[str, int], _Layout | None] = {}  # (kafka topic, schema id)
+        self._added: dict[str, list[Column]] = {}  # table: columns to add in the next transaction
 
     def prepare(self, topics: Sequence[TopicInfo]) -> psycopg.Connection[Any]:
         """Connect, and make the tables (idempotent); the connection; raise `SinkError` when it cannot."""
@@ -53,18 +82,35 @@ class PostgresBackend:
         try:
             db = _connect(self.url)
         except psycopg.Error as exc:
-            reason = " ".join(str(exc).split())  # psycopg's message spans lines: one line
-            raise SinkError(f"cannot connect to PostgreSQL at {_safe(self.url)}: {reason}") from None
+            raise SinkError(f"cannot connect to PostgreSQL at {_safe(self.url)}: {_one_line(exc)}") from None
         self._db = db
-        self._prepare(db)
+        try:
+            self._prepare(db)
+        except psycopg.OperationalError as exc:
+            raise SinkError(f"{self.where}: {_one_line(exc)}") from None
+        except psycopg.Error as exc:
+            raise SinkError(f"{self.where}: cannot make the tables: {_one_line(exc)}") from None
         return db
 
     def _prepare(self, db: psycopg.Connection[Any]) -> None:
         with db.transaction():
             db.execute(
-                f"CREATE TABLE IF NOT EXISTS {OFFSETS_TABLE} (kafka_topic text, kafka_partition integer, "
-                "next_offset bigint NOT NULL, PRIMARY KEY (kafka_topic, kafka_partition))"
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (kafka_topic text, kafka_partition integer, "
+                    "next_offset bigint NOT NULL, PRIMARY KEY (kafka_topic, kafka_partition))"
+                ).format(sql.Identifier("public", OFFSETS_TABLE))
             )
+            db.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (kafka_topic text, kafka_partition integer, "
+                    "kafka_offset bigint, kind text NOT NULL, reason text NOT NULL, value bytea NOT NULL, "
+                    "kafka_time timestamp with time zone, "
+                    "set_aside_at timestamp with time zone NOT NULL DEFAULT now(), "
+                    "PRIMARY KEY (kafka_topic, kafka_partition, kafka_offset))"
+                ).format(sql.Identifier("public", SET_ASIDE_TABLE))
+            )
+            for schema in sorted({t.schema for t in self.tables.values()} - {"public"}):
+                db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
             self.timescale = self._timescale(db)
         for table in self.tables.values():
             with db.transaction():
@@ -89,46 +135,89 @@ class PostgresBackend:
             log.warning("TimescaleDB is available but cannot be enabled (%s): plain tables", exc)
             return False
 
+    @staticmethod
+    def _columns(db: psycopg.Connection[Any], table: Table) -> dict[str, str] | None:
+        """``{column: type}`` the table has in the database; None when it does not exist."""
+        found = db.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped",
+            (table.schema, table.name),
+        ).fetchall()
+        return dict(found) if found else None
+
     def _ensure_table(self, db: psycopg.Connection[Any], table: Table) -> None:
         """Create the table, or bring it to the schema: new fields become new columns;
         a field whose type changed is an error naming the topic and the field."""
         db.execute(table.create_sql())
-        existing = dict(
-            db.execute(
-                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-                (table.name,),
-            ).fetchall()
-        )
+        existing = self._columns(db, table) or {}
         for column in table.columns:
             have = existing.get(column.name)
             if have is None:
-                db.execute(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.sql_type}")
+                db.execute(table.add_column_sql(column))
                 log.info(
                     "%s: new field %s: column %s %s added",
                     table.topic.full_name,
-                    column.field,
+                    column.field.name if column.field else column.extra,
                     column.name,
                     column.sql_type,
                 )
             elif have != column.sql_type:
-                field = column.field.name if column.field else column.name
-                raise SinkError(
-                    f"{table.topic.full_name}: field {field!r} is {column.sql_type} in the schema but column "
-                    f"{table.name}.{column.name} is {have}: an incompatible change; migrate the table or store "
-                    "the new version elsewhere"
-                )
+                raise self._changed(table, column, have)
         db.execute(table.index_sql())
         if self.timescale:
             db.execute(
-                "SELECT create_hypertable(%s, 'time', if_not_exists => TRUE, migrate_data => TRUE)", (table.name,)
+                "SELECT create_hypertable(%s::regclass, 'time', if_not_exists => TRUE, migrate_data => TRUE)",
+                (table.ident.as_string(db),),
             )
+
+    @staticmethod
+    def _changed(table: Table, column: Column, have: str) -> SinkError:
+        field = column.field.name if column.field else column.extra or column.name
+        return SinkError(
+            f"{table.topic.full_name}: field {field!r} is {column.sql_type} in the schema but column "
+            f"{table.qualified}.{column.name} is {have}: an incompatible change (or one made by hand); "
+            "migrate the table or store the new version elsewhere"
+        )
+
+    def _check_table(self, db: psycopg.Connection[Any], table: Table) -> None:
+        """Raise `SinkError` when the table is not what the sink writes (dropped, or a
+        column changed by hand): then no row of it can be stored, and splitting the batch
+        would only set every row aside."""
+        existing = self._columns(db, table)
+        if existing is None:
+            raise SinkError(f"{table.topic.full_name}: table {table.qualified} does not exist any more (dropped?)")
+        for column in table.columns:
+            have = existing.get(column.name)
+            if have is None:
+                raise SinkError(
+                    f"{table.topic.full_name}: column {table.qualified}.{column.name} does not exist any more "
+                    "(dropped by hand?)"
+                )
+            if have != column.sql_type:
+                raise self._changed(table, column, have)
 
     def stored_offsets(self) -> dict[tuple[str, int], int]:
         db = self._connection()
-        rows = db.execute(f"SELECT kafka_topic, kafka_partition, next_offset FROM {OFFSETS_TABLE}").fetchall()
+        rows = db.execute(
+            sql.SQL("SELECT kafka_topic, kafka_partition, next_offset FROM {}").format(
+                sql.Identifier("public", OFFSETS_TABLE)
+            )
+        ).fetchall()
         db.commit()
         return {(t, p): o for t, p, o in rows}
+
+    def set_aside(self) -> list[tuple[Any, ...]]:
+        """The rows of ``sal_kafka_set_aside``: (kafka topic, partition, offset, kind, reason, value)."""
+        db = self._connection()
+        rows = db.execute(
+            sql.SQL(
+                "SELECT kafka_topic, kafka_partition, kafka_offset, kind, reason, value FROM {} "
+                "ORDER BY kafka_topic, kafka_partition, kafka_offset"
+            ).format(sql.Identifier("public", SET_ASIDE_TABLE))
+        ).fetchall()
+        db.commit()
+        return rows
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._db is None:
@@ -136,39 +225,178 @@ class PostgresBackend:
         return self._db
 
     def table_name(self, topic: TopicInfo) -> str:
-        return self.tables[topic.kafka_name].name
+        return self.tables[topic.kafka_name].qualified
+
+    # ------------------------------------------------------------------ rows
 
     def row(self, topic: TopicInfo, received: Received) -> tuple[Any, ...]:
+        """The row of a message: a ValueError says why it cannot be one (then set aside)."""
         data = received.data
         table = self.tables[topic.kafka_name]
-        stamp = datetime.datetime.fromtimestamp(data["private_efdStamp"], _UTC)
+        stamp = data["private_efdStamp"]
+        if not _MIN_STAMP <= stamp <= _MAX_STAMP:  # NaN too
+            raise ValueError(f"private_efdStamp {stamp!r} is not a time (expected seconds since 1970, years 1 to 9999)")
         values = [data[c.field.name] for c in table.field_columns]  # type: ignore[union-attr]
-        return (stamp, *values, received.partition, received.offset)
+        for i, name in _text_fields(table):
+            if "\x00" in values[i]:
+                raise ValueError(f"field {name!r} holds a NUL character, which PostgreSQL text cannot store")
+        row = (datetime.datetime.fromtimestamp(stamp, _UTC), *values, received.partition, received.offset)
+        if self.writer_schema is not None and len(received.value) >= 5:
+            row = self._with_writer_fields(table, received, row)
+        return row
 
-    def write(self, batch: Mapping[TopicInfo, list[Any]], positions: Mapping[tuple[str, int], int]) -> None:
+    def _with_writer_fields(self, table: Table, received: Received, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A message of another schema id: its writer's fields the topic lacks, as columns."""
+        key = (received.kafka_topic, int.from_bytes(received.value[1:5], "big"))
+        layout: Any = self._layouts.get(key, _UNKNOWN)
+        if layout is _UNKNOWN:
+            try:
+                layout = self._layout(table, key[1])
+            except SchemaPending:  # the registry cannot say now: asked again at the next row
+                return row
+            self._layouts[key] = layout
+        if layout is None:
+            return row
+        table = self.tables[received.kafka_topic]
+        record: Any = fastavro.schemaless_reader(io.BytesIO(received.value[5:]), layout.parsed, None)
+        for name in layout.dropped:
+            self._count_dropped(received.kafka_topic, name)
+        extra = {c.extra: record.get(c.extra) for c in table.columns if c.extra is not None}
+        return (*row, *(extra[c.extra] for c in table.columns if c.extra is not None))
+
+    def _layout(self, table: Table, schema_id: int) -> _Layout | None:
+        """What a writer schema adds to the topic's fields: new columns (added to the table
+        in the next transaction), and fields no column can hold. None: nothing."""
+        assert self.writer_schema is not None
+        schema = self.writer_schema(schema_id)
+        if schema is None:
+            return None
+        known = {f.name for f in table.topic.fields.values()} | {c.extra for c in table.columns if c.extra}
+        new = [f for f in schema.get("fields", []) if f.get("name") not in known]
+        if not new and not any(c.extra for c in table.columns):
+            return None
+        taken = {c.name for c in table.columns}
+        added, dropped = [], []
+        for field in new:
+            kind = avro_sql_type(field.get("type"))
+            try:
+                name = identifier(field["name"])
+            except (SinkError, KeyError, TypeError):
+                kind = None
+            if kind is None:
+                dropped.append(str(field.get("name")))
+                continue
+            while name in taken:
+                name = identifier(name + "_2")
+            taken.add(name)
+            added.append(Column(name, kind, extra=field["name"]))
+        if added:
+            table = table.with_columns(added)
+            self.tables[table.topic.kafka_name] = table
+            self._added.setdefault(table.topic.kafka_name, []).extend(added)
+            log.info(
+                "%s: schema id %d has fields the topic's XML lacks: columns %s added",
+                table.topic.full_name,
+                schema_id,
+                ", ".join(f"{c.name} {c.sql_type}" for c in added),
+            )
+        for name in dropped:
+            log.warning(
+                "%s: schema id %d field %r has a type no column holds: its values are dropped (counted in "
+                "sal_kafka_sink_dropped_fields_total)",
+                table.topic.full_name,
+                schema_id,
+                name,
+            )
+        return _Layout(fastavro.parse_schema(dict(schema)), tuple(dropped))
+
+    def _count_dropped(self, kafka_topic: str, field: str) -> None:
+        if self.stats is not None:
+            key = (kafka_topic, field)
+            self.stats.dropped_fields[key] = self.stats.dropped_fields.get(key, 0) + 1
+
+    # ------------------------------------------------------------------ transactions
+
+    def write(self, batch: Batch) -> list[SetAside]:
         try:
-            self._write(self._connection(), batch, positions)
+            return self._write(self._connection(), batch)
         except psycopg.OperationalError as exc:
-            raise SinkUnavailableError(str(exc).strip()) from None
+            raise SinkUnavailableError(_one_line(exc)) from None
+        except psycopg.Error as exc:  # not a row's fault (those are found and set aside)
+            raise SinkError(f"{self.where}: {_one_line(exc)}") from None
 
-    def _write(
+    def _write(self, db: psycopg.Connection[Any], batch: Batch) -> list[SetAside]:
+        refused: list[SetAside] = []
+        with db.transaction(), db.cursor() as cursor:
+            for kafka_name, columns in list(self._added.items()):
+                table = self.tables[kafka_name]
+                for column in columns:
+                    cursor.execute(table.add_column_sql(column))
+            for topic, rows in batch.rows.items():
+                table = self.tables[topic.kafka_name]
+                self._copy(db, cursor, table, rows, batch.sources[topic], 0, len(rows), refused)
+            aside = [*batch.aside, *refused]
+            if aside:
+                cursor.executemany(
+                    sql.SQL(
+                        "INSERT INTO {} (kafka_topic, kafka_partition, kafka_offset, kind, reason, value, kafka_time) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, to_timestamp(%s / 1000.0)) ON CONFLICT DO NOTHING"
+                    ).format(sql.Identifier("public", SET_ASIDE_TABLE)),
+                    [
+                        (a.kafka_topic, a.partition, a.offset, a.kind, _text(a.reason), a.value, a.timestamp)
+                        for a in aside
+                    ],
+                )
+            cursor.executemany(
+                sql.SQL(
+                    "INSERT INTO {} (kafka_topic, kafka_partition, next_offset) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (kafka_topic, kafka_partition) DO UPDATE SET next_offset = excluded.next_offset"
+                ).format(sql.Identifier("public", OFFSETS_TABLE)),
+                [(t, p, o) for (t, p), o in batch.positions.items()],
+            )
+        self._added.clear()
+        return refused
+
+    def _copy(
         self,
         db: psycopg.Connection[Any],
-        batch: Mapping[TopicInfo, list[Any]],
-        positions: Mapping[tuple[str, int], int],
+        cursor: psycopg.Cursor[Any],
+        table: Table,
+        rows: list[Any],
+        sources: list[Received],
+        lo: int,
+        hi: int,
+        refused: list[SetAside],
     ) -> None:
-        with db.transaction(), db.cursor() as cursor:
-            for topic, rows in batch.items():
-                table = self.tables[topic.kafka_name]
-                names = ", ".join(c.name for c in table.columns)
-                with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.set_types([c.psycopg_type for c in table.columns])
-                    for row in rows:
-                        copy.write_row(row)
-            cursor.executemany(
-                f"INSERT INTO {OFFSETS_TABLE} (kafka_topic, kafka_partition, next_offset) VALUES (%s, %s, %s) "
-                "ON CONFLICT (kafka_topic, kafka_partition) DO UPDATE SET next_offset = excluded.next_offset",
-                [(t, p, o) for (t, p), o in positions.items()],
+        """COPY ``rows[lo:hi]`` under a savepoint; when the database refuses, split in halves
+        until the refused rows are found (set aside), the others stored."""
+        width = len(table.columns)
+        try:
+            with db.transaction(), cursor.copy(table.copy_sql()) as copy:
+                copy.set_types([c.psycopg_type for c in table.columns])
+                for row in rows[lo:hi]:
+                    copy.write_row(row if len(row) == width else (*row, *([None] * (width - len(row)))))
+        except psycopg.OperationalError:
+            raise
+        except (psycopg.Error, ValueError, OverflowError, TypeError) as exc:
+            if lo == 0 and hi == len(rows):
+                self._check_table(db, table)  # changed by hand: one SinkError, not every row set aside
+            if hi - lo > 1:
+                mid = (lo + hi) // 2
+                self._copy(db, cursor, table, rows, sources, lo, mid, refused)
+                self._copy(db, cursor, table, rows, sources, mid, hi, refused)
+                return
+            source = sources[lo]
+            refused.append(
+                SetAside(
+                    source.kafka_topic,
+                    source.partition,
+                    source.offset,
+                    "refused",
+                    f"{table.qualified}: {_one_line(exc)}",
+                    source.value,
+                    source.timestamp,
+                )
             )
 
     def reconnect(self) -> None:
@@ -182,6 +410,37 @@ class PostgresBackend:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+@attrs.frozen
+class _Layout:
+    """A writer schema of a topic whose fields the topic's XML lacks."""
+
+    parsed: Any  # fastavro's parsed writer schema
+    dropped: tuple[str, ...]  # its fields no column holds
+
+
+_UNKNOWN: Final = object()
+
+#: the efdStamps a timestamptz (and Python's datetime) holds: years 1 to 9999
+_MIN_STAMP: Final = -62135596800.0
+_MAX_STAMP: Final = 253402300799.0
+
+
+def _text_fields(table: Table) -> list[tuple[int, str]]:
+    return [
+        (i, c.field.name) for i, c in enumerate(table.field_columns) if c.field is not None and c.sql_type == "text"
+    ]
+
+
+def _text(reason: str) -> str:
+    """A reason as PostgreSQL text holds it (a NUL it quotes, e.g. of a refused value, as \\x00)."""
+    return reason.replace("\x00", "\\x00")
+
+
+def _one_line(exc: BaseException) -> str:
+    """psycopg's messages span lines (DETAIL, CONTEXT): one line."""
+    return " ".join(str(exc).split())
 
 
 class PostgresSink(SinkRunner):
@@ -221,6 +480,8 @@ class PostgresSink(SinkRunner):
         )
         self.url = url
         self.tables = {t.kafka_name: table_of(t) for t in self.topics}
+        self.backend.writer_schema = self.session.writer_schemas
+        self.backend.stats = self.stats
 
     def connect(self) -> psycopg.Connection[Any]:
         """Connect and make the tables (idempotent); the connection (the sink's own)."""

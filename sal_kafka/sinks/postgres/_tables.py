@@ -10,6 +10,14 @@ that two fields share once lowercase gets ``_2``; names are cut to 63
 bytes with a short hash when longer. Each table also has ``time``
 (``timestamptz``, from ``private_efdStamp``, UTC), ``kafka_partition`` and
 ``kafka_offset``.
+
+A topic sub-namespace other than ``sal`` (``$SAL_KAFKA_TOPIC_SUBNAME``, e.g. a
+test run's) has its tables in a PostgreSQL schema of its own, named after it
+(lowercase; one with capitals gets a short hash of its exact name too), so that
+rows of ``lsst.test.KTest.x`` never mix with rows of ``lsst.sal.KTest.x``.
+
+Every statement is composed with `psycopg.sql` (identifiers quoted by psycopg),
+never by string formatting; names are also checked by `identifier`.
 """
 
 from __future__ import annotations
@@ -20,12 +28,23 @@ from collections.abc import Iterable
 from typing import Final
 
 import attrs
+from psycopg import sql
 
 from ...errors import SinkError
 from ...schemas._model import FieldInfo, TopicInfo
 from ...schemas._saltypes import SalType
 
-__all__ = ["Column", "Table", "table_of", "identifier", "sql_type", "PSYCOPG_TYPES", "EXTRA_COLUMNS"]
+__all__ = [
+    "Column",
+    "Table",
+    "table_of",
+    "identifier",
+    "schema_of",
+    "sql_type",
+    "avro_sql_type",
+    "PSYCOPG_TYPES",
+    "EXTRA_COLUMNS",
+]
 
 _SAFE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # PostgreSQL's reserved key words (those that cannot be a column name unquoted)
@@ -171,11 +190,18 @@ def identifier(name: str) -> str:
 
 @attrs.frozen
 class Column:
-    """One column: its name, SQL type, and the field it stores (None for the sink's own)."""
+    """One column: its name, SQL type, and the field it stores (None for the sink's own);
+    ``extra`` is the field name of a newer writer's field the topic's XML lacks."""
 
     name: str
     sql_type: str
     field: FieldInfo | None = None
+    extra: str | None = None
+
+    @property
+    def own(self) -> bool:
+        """One of the sink's own columns (time, kafka_partition, kafka_offset)."""
+        return self.field is None and self.extra is None
 
     @property
     def psycopg_type(self) -> str:
@@ -193,27 +219,85 @@ EXTRA_COLUMNS: Final = (
 
 @attrs.frozen
 class Table:
-    """The table of one topic."""
+    """The table of one topic: ``schema.name``, and its columns.
+
+    ``columns`` are the topic's fields between the sink's own columns; a
+    newer writer's fields added at run time (`with_columns`) come after them.
+    """
 
     name: str
     topic: TopicInfo
     columns: tuple[Column, ...]
+    schema: str = "public"
 
     @property
     def field_columns(self) -> tuple[Column, ...]:
         return tuple(c for c in self.columns if c.field is not None)
 
-    def create_sql(self) -> str:
-        body = ",\n    ".join(f"{c.name} {c.sql_type}" + (" NOT NULL" if c.field is None else "") for c in self.columns)
-        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n    {body}\n)"
+    @property
+    def qualified(self) -> str:
+        """``schema.name``, or ``name`` in the ``public`` schema (as a query names it)."""
+        return self.name if self.schema == "public" else f"{self.schema}.{self.name}"
 
-    def index_sql(self) -> str:
+    @property
+    def ident(self) -> sql.Composable:
+        return sql.Identifier(self.schema, self.name)
+
+    def with_columns(self, added: Iterable[Column]) -> Table:
+        """This table with columns added at the end (a newer schema's fields)."""
+        return attrs.evolve(self, columns=(*self.columns, *added))
+
+    def create_sql(self) -> sql.Composed:
+        body = sql.SQL(",\n    ").join(
+            sql.SQL("{} {}{}").format(
+                sql.Identifier(c.name),
+                sql.SQL(_checked_type(c.sql_type)),
+                sql.SQL(" NOT NULL" if c.own else ""),
+            )
+            for c in self.columns
+        )
+        return sql.SQL("CREATE TABLE IF NOT EXISTS {} (\n    {}\n)").format(self.ident, body)
+
+    def add_column_sql(self, column: Column) -> sql.Composed:
+        return sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+            self.ident, sql.Identifier(column.name), sql.SQL(_checked_type(column.sql_type))
+        )
+
+    def copy_sql(self) -> sql.Composed:
+        names = sql.SQL(", ").join(sql.Identifier(c.name) for c in self.columns)
+        return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(self.ident, names)
+
+    def index_sql(self) -> sql.Composed:
         """The index of time-range queries (per salIndex for an indexed component)."""
         if self.topic.indexed:
-            return (
-                f"CREATE INDEX IF NOT EXISTS {identifier(self.name + '_salindex_time')} ON {self.name} (salindex, time)"
+            return sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (salindex, time)").format(
+                sql.Identifier(identifier(self.name + "_salindex_time")), self.ident
             )
-        return f"CREATE INDEX IF NOT EXISTS {identifier(self.name + '_time')} ON {self.name} (time)"
+        return sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (time)").format(
+            sql.Identifier(identifier(self.name + "_time")), self.ident
+        )
+
+
+#: the SQL types a column may have (the SAL types' and the sink's own): type names
+#: are the one part of a statement that is not an identifier or a parameter
+_TYPES_OK: Final = frozenset([*PSYCOPG_TYPES, "timestamp with time zone"])
+
+
+def _checked_type(name: str) -> str:
+    if name.removesuffix("[]") not in _TYPES_OK:
+        raise SinkError(f"{name!r} is not a column type the sink makes")
+    return name
+
+
+def schema_of(topic_subname: str) -> str:
+    """The PostgreSQL schema of a topic sub-namespace's tables: ``public`` for ``sal``."""
+    if topic_subname == "sal":
+        return "public"
+    name = identifier(topic_subname)
+    if name != topic_subname or name == "public":  # capitals, reserved, "public": keep names apart
+        digest = hashlib.sha1(topic_subname.encode()).hexdigest()[:6]
+        name = identifier(f"{topic_subname.lower()}_{digest}")
+    return name
 
 
 #: PostgreSQL's integer types, smallest first, with the values each holds
@@ -234,6 +318,31 @@ def sql_type(sal: SalType) -> str:
     if sal.python is float:
         return "real" if sal.numpy == "<f4" else "double precision"
     return "boolean" if sal.python is bool else "text"
+
+
+#: PostgreSQL's column type of an Avro type a newer writer's field has
+_AVRO_SQL: Final = {
+    "boolean": "boolean",
+    "int": "integer",
+    "long": "bigint",
+    "float": "real",
+    "double": "double precision",
+    "string": "text",
+}
+
+
+def avro_sql_type(avro: object) -> str | None:
+    """The column type of an Avro field type (a primitive, an array of one, either
+    nullable), or None when no column holds it (a record, a map, bytes...)."""
+    if isinstance(avro, list):  # a union: only ["null", T]
+        others = [t for t in avro if t != "null"]
+        return avro_sql_type(others[0]) if len(others) == 1 else None
+    if isinstance(avro, dict):
+        if avro.get("type") == "array":
+            item = avro_sql_type(avro.get("items"))
+            return None if item is None or item.endswith("[]") else item + "[]"
+        return avro_sql_type(avro.get("type")) if avro.get("logicalType") is None else None
+    return _AVRO_SQL.get(avro) if isinstance(avro, str) else None
 
 
 def _column(field: FieldInfo, name: str) -> Column:
@@ -259,4 +368,6 @@ def table_of(topic: TopicInfo) -> Table:
     fields = list(topic.fields.values())
     names = _unique(identifier(f.name) for f in fields)
     columns = (EXTRA_COLUMNS[0], *(_column(f, n) for f, n in zip(fields, names, strict=True)), *EXTRA_COLUMNS[1:])
-    return Table(identifier(f"{topic.component_name}_{topic.attr_name}"), topic, columns)
+    return Table(
+        identifier(f"{topic.component_name}_{topic.attr_name}"), topic, columns, schema_of(topic.topic_subname)
+    )
