@@ -63,11 +63,14 @@ class ComponentIO:
         self.identity = identity
         self.origin = os.getpid()
         self._writers: dict[str, Writer] = {}
+        #: per attr name: ``hook(seq_num, error or None)`` of each message's delivery report
+        self.delivery_hooks: dict[str, Callable[[int, str | None], None]] = {}
         self._handlers: dict[str, Callable[[Received], None]] = {}
         self._reader: Reader | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._reports: asyncio.Task[None] | None = None
         self._loop_thread = 0
         self._turn_producers: dict[int, TurnProducer] = {}
         self.start_task: asyncio.Future[None] | None = None
@@ -117,6 +120,7 @@ class ComponentIO:
         loop = self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self.start_task = loop.create_future()
+        self._reports = loop.create_task(self._serve_reports(), name=f"sal-kafka {self.name_index} delivery reports")
         await asyncio.to_thread(self._prepare, history)
         if self._reader is None:
             self.start_task.set_result(None)
@@ -124,6 +128,19 @@ class ComponentIO:
         self._thread = threading.Thread(target=self._pump, name=f"sal-kafka {self.name_index}", daemon=True)
         self._thread.start()
         await self.start_task
+
+    #: how often delivery reports are served between writes (seconds)
+    REPORT_INTERVAL = 0.1
+
+    async def _serve_reports(self) -> None:
+        """Serve delivery reports while messages are in flight, so that a failure is known
+        (logged, counted, a command's wait ended) within `REPORT_INTERVAL` even if
+        nothing else is written (before: only at the next write)."""
+        while not self.closed:
+            for producer in list(self._turn_producers.values()):
+                if len(producer):
+                    producer.poll(0)
+            await asyncio.sleep(self.REPORT_INTERVAL)
 
     def _prepare(self, history: bool | None) -> None:
         topics = list(self.component)
@@ -190,6 +207,7 @@ class ComponentIO:
                 identity=self.identity,
                 create_topics=False,
                 on_delivery_error=lambda text: log.error("%s: %s", self.name_index, text),
+                on_delivery=self.delivery_hooks.get(topic.attr_name),
                 wrap_producer=self._turn_producer,
             )
         return found
@@ -212,6 +230,8 @@ class ComponentIO:
             return
         self.closed = True
         self._stop.set()
+        if self._reports is not None:
+            self._reports.cancel()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5)
         if self._reader is not None:

@@ -345,6 +345,12 @@ class ControllerCommand(ReadTopic):
             log.warning("%r: cannot acknowledge seqNum %s: closed", self, data.private_seqNum)
             return
         self.io.acks_written[(self.name, int(ack))] += 1
+        if len(result) > MAX_RESULT_CHARS:
+            # an ack larger than the broker's message.max.bytes is never delivered, and the
+            # commander waits its whole timeout: the start is what says why, the log has it all
+            log.warning("%r: the result of seqNum %s is cut for its ack: %s", self, data.private_seqNum, result)
+            cut = len(result) - MAX_RESULT_CHARS
+            result = f"{result[:MAX_RESULT_CHARS]}... ({cut} more characters in the controller's log)"
         self.io.writer(self._ack.topic).write(
             {
                 "ack": int(ack),
@@ -372,17 +378,29 @@ class _Running:
         self.acks: collections.deque[Any] = collections.deque()
         self.arrived = asyncio.Event()
         self.last: Any = None
+        self.undelivered: str | None = None  # the delivery report's error: no ack will come
 
     def add(self, ackcmd: Any) -> None:
         self.acks.append(ackcmd)
         self.arrived.set()
 
+    def fail(self, reason: str) -> None:
+        self.undelivered = reason
+        self.arrived.set()
+
     async def next_ack(self) -> Any:
+        """The next acknowledgement; None when the command was not delivered."""
         while not self.acks:
+            if self.undelivered is not None:
+                return None
             self.arrived.clear()
             await self.arrived.wait()
         self.last = self.acks.popleft()
         return self.last
+
+
+#: the longest ``result`` an ack carries (a longer one is cut, with how much was cut)
+MAX_RESULT_CHARS = 10_000
 
 
 class AckReader(ReadTopic):
@@ -436,6 +454,16 @@ class RemoteCommand(_Topic):
         self._next_seq = random.randint(self.min_seq_num, self.max_seq_num)
         self._acks = acks
         self.data = self.DataType()
+        io.delivery_hooks[attr_name] = self._delivered
+
+    def _delivered(self, seq_num: int, error: str | None) -> None:
+        """A delivery report (any thread): a command not delivered ends its wait at once."""
+        if error is None:
+            return
+        running = self._acks.running.get(seq_num)
+        loop = self.io._loop
+        if running is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(running.fail, error)
 
     def _seq_num(self) -> int:
         seq = self._next_seq
@@ -511,6 +539,14 @@ class RemoteCommand(_Topic):
                     f"{self.io.name_index}.{self.attr_name}: no final acknowledgement within {timeout} s",
                     ackcmd=last,
                 ) from None
+            if ackcmd is None:
+                reason = f"not delivered to the broker: {running.undelivered} (it may not have reached the CSC)"
+                raise AckError(
+                    f"{self.io.name_index}.{self.attr_name} {reason}",
+                    ackcmd=self._acks.DataType(
+                        private_seqNum=running.seq_num, ack=int(SalRetCode.CMD_NOACK), error=1, result=reason
+                    ),
+                )
             if ackcmd.ack in FAILED_ACKS:
                 raise AckError(f"{self.io.name_index}.{self.attr_name} failed", ackcmd=ackcmd)
             if not running.wait_done or ackcmd.ack in DONE_ACKS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from time import monotonic as _monotonic
 from time import sleep as _sleep
 
@@ -12,7 +13,7 @@ from ..errors import KafkaIOError
 from ._config import KafkaConfig
 from ._history import BEGINNING
 from ._received import ReaderStats
-from ._session import RateLimit, Session, retriable
+from ._session import MISSING_TOPIC, RateLimit, Session, retriable
 from .transports.base import ConsumerLike
 
 __all__ = ["BrokerWatch", "watermarks", "offset_at", "lags"]
@@ -28,8 +29,9 @@ class BrokerWatch:
     """Down from librdkafka's "all brokers down" until a fetch or a metadata request is
     answered again; `on_error` is the consumer's error callback (a librdkafka thread)."""
 
-    def __init__(self, session: Session, stats: ReaderStats) -> None:
+    def __init__(self, session: Session, stats: ReaderStats, on_missing: Callable[[str], None] | None = None) -> None:
         self.session = session
+        self.on_missing = on_missing  # a topic of the reader does not exist (any more)
         self.stats = stats
         self.down_since: float | None = None  # monotonic time the brokers were reported down
         self._next_probe = 0.0
@@ -47,6 +49,8 @@ class BrokerWatch:
                 log.error("all brokers at %s are down: the reader waits for them", self.where)
         elif error.code() != KafkaError._TRANSPORT:  # transport errors come with every reconnect attempt
             broker_log.warning("Kafka error: %s", error.str())
+            if error.code() in MISSING_TOPIC and self.on_missing is not None:
+                self.on_missing(error.str())
 
     @property
     def down_for(self) -> float:

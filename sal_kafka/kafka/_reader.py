@@ -24,7 +24,7 @@ from ._decoding import Decoder
 from ._history import History, StartPosition, check_start, needs_watermarks, plan_start
 from ._lookups import SchemaPending
 from ._received import ReaderStats, Received
-from ._session import Session
+from ._session import MISSING_TOPIC, Session
 
 __all__ = ["Reader", "Received", "ReaderStats", "POSTPROCESS", "StartPosition"]
 
@@ -145,7 +145,7 @@ class Reader:
         session = self.session
         self.max_history_read = self.config.max_history_read if max_history_read is None else max_history_read
         self.stats = ReaderStats()
-        self._watch = BrokerWatch(session, self.stats)
+        self._watch = BrokerWatch(session, self.stats, on_missing=lambda why: session.recreate_lost(self.topics, why))
         self._buffer: deque[Any] = deque()  # raw Kafka messages, and decoded history
         self._history = History()
         self._held: dict[tuple[str, int], int] = {}  # partition: the schema id it waits for
@@ -228,6 +228,8 @@ class Reader:
                     buffer.extend(history.close(message.topic(), message.partition()))
                 elif error.code() == KafkaError._AUTO_OFFSET_RESET:
                     self._watch.resume_from_start(self.consumer, message.topic(), message.partition(), error)
+                elif error.code() in MISSING_TOPIC:
+                    self.session.recreate_lost(self.topics, error.str())
                 else:
                     log.warning("Kafka error on %s: %s", message.topic(), error.str())
             elif not (history and history.reading(message.topic(), message.partition())):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -65,6 +65,10 @@ class RateLimit(logging.Filter):
 
 #: librdkafka's own log lines go here (through Python logging, not stderr), rate-limited.
 librdkafka_log = logging.getLogger("sal_kafka.librdkafka")
+log = logging.getLogger("sal_kafka.session")
+
+#: what librdkafka says of a topic that does not exist (any more)
+MISSING_TOPIC = frozenset([KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION])
 librdkafka_log.addFilter(RateLimit())
 
 
@@ -117,6 +121,8 @@ class Session:
         self._existing_topics: set[str] = set()
         self._schema_ids: dict[str, int] = {}
         self._writer_schemas: WriterSchemas | None = None
+        self._recreating: dict[str, float] = {}  # topic: not again before (monotonic)
+        self._stop_recreating = threading.Event()
         self._closed = False
         #: the last error a broker reported that is not a plain disconnection (e.g.
         #: "SASL authentication error: ... invalid credentials"): named when it fails
@@ -261,6 +267,45 @@ class Session:
         self._existing_topics.update(wanted)
         return created
 
+    def recreate_lost(self, topics: Sequence[TopicInfo], why: str) -> None:
+        """Topics the broker says do not exist (deleted; a broker that lost its data):
+        create again those missing, in the background (the caller may be an event loop's
+        thread or a librdkafka callback), at most once per 10 s per topic; logged."""
+        now = time.monotonic()
+        with self._lock:
+            if self._closed:
+                return
+            wanted = [t for t in topics if now >= self._recreating.get(t.kafka_name, 0.0)]
+            for t in wanted:
+                self._recreating[t.kafka_name] = now + 10.0
+        if not wanted:
+            return
+
+        def recreate() -> None:
+            # a topic being deleted is still listed for a moment (and cannot be created
+            # meanwhile): look again a few times, so that none is left missing
+            failure = None
+            for delay in (0.0, 1.0, 2.0, 4.0):
+                if self._closed or self._stop_recreating.wait(delay):
+                    return
+                try:
+                    created = self.ensure_topics(wanted, recheck=True)
+                    failure = None
+                except KafkaIOError as exc:
+                    failure = exc
+                    continue
+                if created:
+                    log.warning(
+                        "%d topics did not exist any more (%s): created again: %s",
+                        len(created),
+                        why,
+                        ", ".join(created),
+                    )
+            if failure is not None:
+                log.error("topics may be missing (%s) and cannot be checked or created again: %s", why, failure)
+
+        threading.Thread(target=recreate, name="sal-kafka-recreate", daemon=True).start()
+
     def _wait_for_leaders(self, names: list[str]) -> None:
         """Until every partition of ``names`` has a leader: Apache Kafka answers a
         CreateTopics before the new partitions' leaders reach every broker's
@@ -355,6 +400,7 @@ class Session:
             return
         self.flush()
         self._closed = True
+        self._stop_recreating.set()
         with self._lock:
             self._producers.clear()
             self._admin = None

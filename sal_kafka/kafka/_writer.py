@@ -8,10 +8,10 @@ import os
 import threading
 from collections.abc import Callable
 from time import time as _time
-from typing import Any
+from typing import Any, Final
 
 import attrs
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from .._stats import LatencyHistogram
 from ..codec._codec import Codec
@@ -24,7 +24,7 @@ from ..options import ACKS, Acks, Validation
 from ..registry import SchemaRegistry
 from ..schemas._model import ComponentInfo
 from ._config import KafkaConfig
-from ._session import Session
+from ._session import MISSING_TOPIC, Session
 from .transports.base import ProducerLike
 
 __all__ = ["Writer", "AsyncWriter", "WriterStats", "LatencyHistogram", "MAX_SEQ_NUM", "message_key"]
@@ -32,6 +32,12 @@ __all__ = ["Writer", "AsyncWriter", "WriterStats", "LatencyHistogram", "MAX_SEQ_
 _ACKS: dict[str, Acks] = {"0": "0", "1": "1", "all": "all", "-1": "all"}
 # modes that check only what the schema itself cannot hold (see sal_kafka._validation)
 _LAX_MODES = frozenset({"none", "custom", "dataclass", "dataclass_and_decode"})
+
+
+#: the private fields a writer sets itself at each write
+_STAMPS: Final = frozenset(
+    ["private_seqNum", "private_sndStamp", "private_kafkaStamp", "private_efdStamp", "private_rcvStamp"]
+)
 
 
 @attrs.define
@@ -229,6 +235,11 @@ class Writer:
                 return
             self.stats.failed += 1
             text = f"{self._kafka_name}: not delivered: {error.str()}"
+            if error.code() in MISSING_TOPIC or error.code() == KafkaError._MSG_TIMED_OUT:
+                # librdkafka waits for a deleted topic to come back until the message times
+                # out: whether it exists is asked of the broker, and it is made again if not
+                # (all of the component's: the other side's topics went with it, e.g. acks)
+                self.session.recreate_lost(list(self.component), error.str())
             if len(self.stats.errors) < 100:
                 self.stats.errors.append(text)
         if self._on_delivery_error is not None:
@@ -257,6 +268,10 @@ class Writer:
         seq_num : int, optional
             ``private_seqNum`` to send instead of the writer's next one: an
             ackcmd carries its command's, a commander draws from its own range.
+            ``private_seqNum=N`` among ``fields`` is the same; the stamps
+            (``private_sndStamp``...) are the writer's and refused as fields.
+            A ``data`` record's private fields are replaced (a record read and
+            written again gets new stamps and the writer's seqNum).
 
         Raises
         ------
@@ -267,6 +282,8 @@ class Writer:
         """
         if self._closed:
             raise KafkaIOError(f"{self._kafka_name}: the writer is closed")
+        if fields and not _STAMPS.isdisjoint(fields):
+            seq_num = self._private_fields(fields, seq_num)
         record = dict(self._data)
         if data is not None:
             record.update(as_dict(data))
@@ -294,6 +311,24 @@ class Writer:
             self.flush()
         return record
 
+    def _private_fields(self, fields: dict[str, Any], seq_num: int | None) -> int | None:
+        """``private_seqNum=`` given by name is ``seq_num``; a stamp given by name is refused
+        (never silently replaced)."""
+        given = fields.pop("private_seqNum", None)
+        if given is not None:
+            if seq_num is not None and seq_num != given:
+                raise ConfigError(
+                    f"{self._kafka_name}: private_seqNum={given} and seq_num={seq_num} disagree: give one"
+                )
+            seq_num = int(given)
+        stamped = sorted(_STAMPS.intersection(fields))
+        if stamped:
+            raise ConfigError(
+                f"{self._kafka_name}: {', '.join(stamped)} cannot be given: the writer stamps "
+                "them as it sends (private_seqNum can: it is the same as seq_num=)"
+            )
+        return seq_num
+
     def _blame(
         self, exc: ValidationError, record: dict[str, Any], mode: str, data: Any, fields: dict[str, Any]
     ) -> ValidationError:
@@ -318,6 +353,9 @@ class Writer:
         producer = self.producer
         try:
             producer.produce(self._kafka_name, value, self.key, on_delivery=on_delivery)
+        except KafkaException as exc:  # refused at once (too large, unknown topic): nothing was sent
+            self.stats.failed += 1
+            raise KafkaIOError(f"{self._kafka_name}: a message of {len(value)} bytes refused: {exc}") from None
         except BufferError:
             # the local queue is full: serve delivery reports until there is room
             producer.poll(self.config.timeout)

@@ -8,9 +8,18 @@ TimescaleDB are `PostgresSink` (`sal_kafka.sinks.postgres`).
 from .._public import set_public_module
 from ..errors import SinkError, SinkUnavailableError
 from . import postgres
-from ._runner import Backend, SinkRunner, SinkStats
+from ._runner import Backend, Batch, SetAside, SinkRunner, SinkStats
 from .postgres import *  # noqa: F403 - the PostgreSQL back-end's names, as its package lists them
 
-__all__ = ["SinkRunner", "Backend", "SinkStats", "SinkError", "SinkUnavailableError", *postgres.__all__]
+__all__ = [
+    "SinkRunner",
+    "Backend",
+    "Batch",
+    "SetAside",
+    "SinkStats",
+    "SinkError",
+    "SinkUnavailableError",
+    *postgres.__all__,
+]
 
 set_public_module(__name__, globals(), __all__)

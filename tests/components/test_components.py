@@ -363,3 +363,77 @@ async def test_a_callback_s_event_and_its_ack_go_out_in_one_hand_over(
     await remote.cmd_setScalars.set_start(int0=5, timeout=5)
     batches = [[topic.rsplit(".", 1)[-1] for topic in batch] for batch in handed]
     assert ["logevent_scalars", "ackcmd"] in batches, batches
+
+
+class RefusingProducer(RecordingProducer):
+    """Refuses messages larger than ``limit`` as librdkafka does (MSG_SIZE_TOO_LARGE at produce)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None, *, on_delivery=None) -> None:  # type: ignore[no-untyped-def]
+        from confluent_kafka import KafkaError, KafkaException
+
+        if value is not None and len(value) > self.limit:
+            raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+        super().produce(topic, value, key, on_delivery=on_delivery)
+
+
+async def test_a_produce_error_is_reported_and_never_drops_the_rest_of_the_turn() -> None:
+    """Before: KafkaException(MSG_SIZE_TOO_LARGE) escaped hand_over (asyncio's "Exception in
+    callback"), no delivery report, and the rest of the turn's messages were dropped."""
+    from sal_kafka.kafka.transports import TurnProducer
+
+    inner = RefusingProducer(limit=10)
+    reports: list[object] = []
+    turn = TurnProducer(inner, asyncio.get_running_loop(), threading.get_ident())
+    turn.produce("t", b"small")
+    turn.produce("t", b"x" * 100, on_delivery=lambda error, message: reports.append(error))
+    turn.produce("t", b"after")
+    await asyncio.sleep(0)
+    assert inner.produced == [("t", b"small"), ("t", b"after")]
+    from confluent_kafka import KafkaError
+
+    (error,) = reports
+    assert error.code() == KafkaError.MSG_SIZE_TOO_LARGE  # type: ignore[attr-defined]
+
+
+class HugeFailure(BaseCsc):
+    async def do_setScalars(self, data: object) -> None:  # noqa: N802
+        raise ExpectedError("x" * 1_100_000)
+
+
+async def test_a_huge_failure_result_is_cut_so_that_the_ack_arrives() -> None:
+    """Before: a 1.1 MB ExpectedError text made an ack larger than message.max.bytes: it
+    was never delivered and the commander waited its whole timeout."""
+    from sal_kafka.components._topics import MAX_RESULT_CHARS
+
+    session = new_session()
+    csc = HugeFailure(KTEST, 1, session=session, allow_missing_callbacks=True, initial_state=State.ENABLED)
+    await csc.start_task
+    remote = Remote(KTEST, 1, session=session)
+    await remote.start_task
+    try:
+        with pytest.raises(AckError) as failed:
+            await remote.cmd_setScalars.set_start(int0=1, timeout=5)
+        result = failed.value.ackcmd.result
+        assert result.startswith("Failed: xxx") and result.endswith("more characters in the controller's log)")
+        assert len(result) < MAX_RESULT_CHARS + 100
+    finally:
+        await remote.close()
+        await csc.close()
+        session.close()
+
+
+def test_private_seqnum_by_name_is_honoured_and_stamps_are_refused() -> None:
+    """Before: write(private_seqNum=N) on an ackcmd topic silently sent the writer's own counter."""
+    from sal_kafka import ConfigError, Writer
+
+    with new_session() as session, Writer(KTEST, "ackcmd", index=1, session=session) as writer:
+        assert writer.write(ack=303, private_seqNum=77)["private_seqNum"] == 77
+        assert writer.write(ack=303, seq_num=78, private_seqNum=78)["private_seqNum"] == 78
+        with pytest.raises(ConfigError, match="private_seqNum=5 and seq_num=6 disagree"):
+            writer.write(ack=303, seq_num=6, private_seqNum=5)
+        with pytest.raises(ConfigError, match="private_sndStamp cannot be given: the writer stamps"):
+            writer.write(ack=303, private_sndStamp=1.0)

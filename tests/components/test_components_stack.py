@@ -134,3 +134,32 @@ def test_the_command_and_state_commands(csc: KafkaConfig, stack: Stack) -> None:
         [*cli, "command", "KTest:5", "start", "--timeout", "1"], env=env, capture_output=True, text=True, timeout=60
     )
     assert nobody.returncode == 1 and "no final acknowledgement within 1.0 s" in nobody.stderr
+
+
+async def test_topics_deleted_under_running_components_are_created_again(csc: KafkaConfig) -> None:
+    """Before: after the broker lost the command topics, a command timed out with no hint
+    (the commander's whole timeout), nothing recreated them, and the CSC logged "topic does
+    not exist" for ever. Now the command that cannot be delivered fails at once, saying so;
+    the component's topics are created again; the next command completes."""
+    from confluent_kafka.admin import AdminClient
+
+    remote = await _remote(csc)
+    try:
+        assert (await remote.cmd_start.start(timeout=10)).ack == SalRetCode.CMD_COMPLETE
+        admin = AdminClient({"bootstrap.servers": csc.bootstrap_servers})
+        names = [t.kafka_name for t in remote.io.component if t.kind == "command" or t.sal_name == "ackcmd"]
+        for future in admin.delete_topics(names).values():
+            future.result(10)
+        await asyncio.sleep(3.0)
+        start = time.monotonic()
+        with pytest.raises(AckError, match="not delivered to the broker"):
+            await remote.cmd_enable.start(timeout=60)
+        assert time.monotonic() - start < 30  # not the commander's 60 s
+        deadline = time.monotonic() + 30
+        while set(names) - set(admin.list_topics(timeout=10).topics) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        assert not set(names) - set(admin.list_topics(timeout=10).topics)  # all made again
+        await asyncio.sleep(3.0)
+        assert (await remote.cmd_enable.start(timeout=20)).ack == SalRetCode.CMD_COMPLETE
+    finally:
+        await remote.close()

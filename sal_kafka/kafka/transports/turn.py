@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 
 from .base import ProducerLike
 
 __all__ = ["TurnProducer"]
+
+log = logging.getLogger("sal_kafka.writer")
 
 
 class TurnProducer:
@@ -52,20 +55,24 @@ class TurnProducer:
             self._loop.call_soon(self.hand_over)
 
     def hand_over(self) -> None:
-        """Produce what is pending; a message the full local queue refuses is reported failed."""
+        """Produce what is pending. A message librdkafka refuses (a full local queue, a
+        message larger than ``message.max.bytes``, an unknown topic) is reported failed
+        through its delivery report, and the others of the turn still go."""
         with self._lock:
             pending, self._pending = self._pending, []
         producer = self._producer
         for topic, value, key, on_delivery in pending:
             try:
-                producer.produce(topic, value, key, on_delivery=on_delivery)
-            except BufferError:
-                producer.poll(1.0)  # serve delivery reports to make room, once
                 try:
                     producer.produce(topic, value, key, on_delivery=on_delivery)
                 except BufferError:
-                    if on_delivery is not None:  # counted and logged by the writer
-                        on_delivery(KafkaError(KafkaError._QUEUE_FULL, "the producer's local queue is full"), None)
+                    producer.poll(1.0)  # serve delivery reports to make room, once
+                    producer.produce(topic, value, key, on_delivery=on_delivery)
+            except BufferError:
+                _refused(on_delivery, KafkaError(KafkaError._QUEUE_FULL, "the producer's local queue is full"))
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                _refused(on_delivery, error or KafkaError(KafkaError._FAIL, str(exc)))
         producer.poll(0)
 
     def poll(self, timeout: float = 0.0) -> int:
@@ -77,3 +84,10 @@ class TurnProducer:
 
     def __len__(self) -> int:
         return len(self._producer) + len(self._pending)
+
+
+def _refused(on_delivery: Callable[[Any, Any], None] | None, error: KafkaError) -> None:
+    if on_delivery is not None:  # counted, logged and given to on_delivery_error by the writer
+        on_delivery(error, None)
+    else:
+        log.error("a message was refused by the producer: %s", error.str())

@@ -32,7 +32,7 @@ from psycopg import sql
 
 from ...errors import SinkError
 from ...schemas._model import FieldInfo, TopicInfo
-from ...schemas._saltypes import SalType
+from ...schemas._saltypes import SAL_TYPE_TABLE, SalType
 
 __all__ = [
     "Column",
@@ -320,15 +320,9 @@ def sql_type(sal: SalType) -> str:
     return "boolean" if sal.python is bool else "text"
 
 
-#: PostgreSQL's column type of an Avro type a newer writer's field has
-_AVRO_SQL: Final = {
-    "boolean": "boolean",
-    "int": "integer",
-    "long": "bigint",
-    "float": "real",
-    "double": "double precision",
-    "string": "text",
-}
+#: PostgreSQL's column type of an Avro primitive a newer writer's field has: that of the
+#: SAL type the primitive maps back to (as camera .avsc topics are read)
+_AVRO_SQL: Final = {t.avro: sql_type(t) for t in SAL_TYPE_TABLE if t.avro_canonical}
 
 
 def avro_sql_type(avro: object) -> str | None:
