@@ -57,6 +57,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="require HTTP basic authentication with this user (repeatable; also $SAL_KAFKA_REGISTRY_USERS, "
         "comma-separated)",
     )
+    serve.add_argument(
+        "--allow-anonymous-writes",
+        action="store_true",
+        help="without --user, let anyone change schemas (register, delete, config) also beyond loopback "
+        "(default: read-only there)",
+    )
+    serve.add_argument("--max-connections", type=int, default=256, help="open at once at most (default 256)")
+    serve.add_argument(
+        "--idle-timeout", type=float, default=30.0, help="close a connection silent this long, in s (default 30)"
+    )
     serve.add_argument("--metrics-port", metavar="[HOST:]PORT", help="serve Prometheus metrics at /metrics there")
     serve.set_defaults(func=run_serve)
 
@@ -117,7 +127,18 @@ def run_register(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     from ..registry.server._app import serve
 
-    serve(args.host, args.port, args.db, parse_users(args.user + _env_users()), args.metrics_port)
+    if args.max_connections < 1 or args.idle_timeout <= 0:
+        raise ConfigError("--max-connections must be at least 1 and --idle-timeout above 0")
+    serve(
+        args.host,
+        args.port,
+        args.db,
+        parse_users(args.user + _env_users()),
+        args.metrics_port,
+        allow_anonymous_writes=args.allow_anonymous_writes,
+        max_connections=args.max_connections,
+        idle_timeout=args.idle_timeout,
+    )
     return 0
 
 

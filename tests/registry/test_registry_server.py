@@ -299,8 +299,68 @@ def test_basic_authentication(tmp_path: Any) -> None:
         server.stop()
 
 
-def test_serving_beyond_loopback_without_users_warns(tmp_path: Any) -> None:
+def test_beyond_loopback_without_users_anonymous_clients_only_read(tmp_path: Any) -> None:
+    """Before: open by default: anyone who reached it could PUT /config to NONE, register
+    an incompatible version or hard-delete subjects."""
     server = RegistryProcess(tmp_path / "open.db", host="0.0.0.0").start(check=False)
-    server.stop()
+    try:
+        assert httpx.get(f"{server.url}/subjects").json() == []  # reads stay open
+        changes = [
+            httpx.post(f"{server.url}/subjects/s-value/versions", json={"schema": V1}),
+            httpx.put(f"{server.url}/config", json={"compatibility": "NONE"}),
+            httpx.delete(f"{server.url}/subjects/s-value?permanent=true"),
+            httpx.put(f"{server.url}/config/s-value", json={"compatibility": "NONE"}),
+        ]
+        for answer in changes:
+            assert answer.status_code == 403 and "--allow-anonymous-writes" in answer.json()["message"]
+        lookup = httpx.post(f"{server.url}/subjects/s-value", json={"schema": V1})
+        assert lookup.status_code == 404  # a lookup is a read (this subject does not exist)
+    finally:
+        server.stop()
     assert server.proc is not None and server.proc.stderr is not None
-    assert "beyond loopback with no authentication" in server.proc.stderr.read().decode()
+    assert "beyond loopback with no authentication: read-only for everyone" in server.proc.stderr.read().decode()
+
+
+def test_allow_anonymous_writes_opens_it_and_says_so(tmp_path: Any) -> None:
+    server = RegistryProcess(tmp_path / "w.db", host="0.0.0.0", extra=["--allow-anonymous-writes"]).start()
+    try:
+        assert client(server).register_schema("s-value", Schema(V1, "AVRO")) == 1
+    finally:
+        server.stop()
+    assert server.proc is not None and server.proc.stderr is not None
+    assert "anyone who reaches it can change schemas" in server.proc.stderr.read().decode()
+
+
+def test_idle_and_half_open_connections_are_closed_and_bounded(tmp_path: Any) -> None:
+    """Before: 400 half-open connections were all still open after 70 s."""
+    import socket
+
+    server = RegistryProcess(
+        tmp_path / "c.db", extra=["--idle-timeout", "1.5", "--max-connections", "20"]
+    ).start()
+    sockets = []
+    try:
+        for _ in range(30):  # half-open: a request line, never finished
+            s = socket.create_connection(("127.0.0.1", server.port))
+            s.sendall(b"GET /subjects HTTP/1.1\r\nHost: x\r\n")
+            sockets.append(s)
+        time.sleep(0.3)
+        closed_at_once = sum(_closed(s) for s in sockets)
+        assert closed_at_once >= 10  # beyond the bound: closed as they came
+        time.sleep(3.0)
+        assert all(_closed(s) for s in sockets)  # silent: closed after the idle timeout
+        assert httpx.get(f"{server.url}/subjects", timeout=2).json() == []  # and it serves on
+    finally:
+        for s in sockets:
+            s.close()
+        server.stop()
+
+
+def _closed(sock: Any) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True

@@ -16,6 +16,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -498,11 +499,50 @@ def _request_metrics(metrics: Metrics) -> Callable[..., Awaitable[web.StreamResp
     return measure
 
 
-def make_app(db: str | Path, users: dict[str, str] | None = None, metrics: Metrics | None = None) -> web.Application:
+def _read_only() -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Refuse every change (register, delete, config) from anonymous clients; reads,
+    lookups and compatibility checks stay open."""
+
+    @web.middleware
+    async def check(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if _is_change(request):
+            return _error(
+                403,
+                40301,
+                "this registry refuses anonymous changes (register, delete, config): start it with "
+                "--user NAME:PASSWORD, or --allow-anonymous-writes",
+            )
+        return await handler(request)
+
+    return check
+
+
+def _is_change(request: web.Request) -> bool:
+    """A request that changes the store (a POST to a subject is a lookup, a POST to
+    /compatibility a check: neither changes anything)."""
+    if request.method in ("PUT", "DELETE"):
+        return True
+    return request.method == "POST" and request.path.startswith("/subjects/") and request.path.endswith("/versions")
+
+
+def make_app(
+    db: str | Path,
+    users: dict[str, str] | None = None,
+    metrics: Metrics | None = None,
+    anonymous_writes: bool = True,
+) -> web.Application:
     """The registry as an aiohttp application storing in SQLite file ``db``;
     with ``users`` (``{name: password}``), every request needs HTTP basic
-    authentication; with ``metrics``, requests are counted and timed."""
-    middlewares: list[Any] = [_errors] if not users else [_basic_auth(users), _errors]
+    authentication; without, changes are refused unless ``anonymous_writes``;
+    with ``metrics``, requests are counted and timed."""
+    if users:
+        middlewares: list[Any] = [_basic_auth(users), _errors]
+    elif anonymous_writes:
+        middlewares = [_errors]
+    else:
+        middlewares = [_read_only(), _errors]
     if metrics is not None:
         middlewares.insert(0, _request_metrics(metrics))
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
@@ -547,28 +587,147 @@ def serve(
     db: str | Path = "sal-kafka-registry.db",
     users: dict[str, str] | None = None,
     metrics_address: str | None = None,
+    *,
+    allow_anonymous_writes: bool = False,
+    max_connections: int = 256,
+    idle_timeout: float = 30.0,
 ) -> None:
     """Run the registry until interrupted (``sal-kafka registry serve``); with
-    ``metrics_address`` (a port or host:port), serve its Prometheus metrics there."""
+    ``metrics_address`` (a port or host:port), serve its Prometheus metrics there.
+
+    Without ``users``, anonymous clients may change schemas (register, delete,
+    config) only on loopback or with ``allow_anonymous_writes``; elsewhere they
+    can only read. At most ``max_connections`` are open at once (more are closed
+    as they come); a connection silent for ``idle_timeout`` seconds (idle, or
+    half-open) is closed.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log.info("schema registry on http://%s:%d, storing in %s", host, port, db)
+    anonymous_writes = not users and (allow_anonymous_writes or _is_loopback(host))
     if users:
-        log.info("HTTP basic authentication required (%d users)", len(users))
-    elif not _is_loopback(host):
+        log.info("mode: HTTP basic authentication required for every request (%d users)", len(users))
+    elif anonymous_writes and _is_loopback(host):
+        log.info("mode: open on loopback (anyone on this machine may change schemas)")
+    elif anonymous_writes:
         log.warning(
-            "serving on %s beyond loopback with no authentication: anyone who reaches it can change schemas "
-            "(give --user NAME:PASSWORD)",
+            "mode: serving on %s beyond loopback with no authentication and --allow-anonymous-writes: "
+            "anyone who reaches it can change schemas (give --user NAME:PASSWORD)",
             host,
         )
+    else:
+        log.warning(
+            "mode: serving on %s beyond loopback with no authentication: read-only for everyone "
+            "(changes need --user NAME:PASSWORD, or --allow-anonymous-writes)",
+            host,
+        )
+    log.info("at most %d connections; one silent for %.0f s is closed", max_connections, idle_timeout)
     metrics = None
     if metrics_address is not None:
         metrics = Metrics()
         serve_metrics(metrics_address, metrics)
-    app = make_app(db, users, metrics)
+    app = make_app(db, users, metrics, anonymous_writes=anonymous_writes)
     try:
-        web.run_app(app, host=host, port=port, print=None, access_log=None)
+        asyncio.run(_run(app, host, port, max_connections, idle_timeout))
     except OSError as exc:
         raise ConfigError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+    except KeyboardInterrupt:
+        pass
+
+
+async def _run(app: web.Application, host: str, port: int, max_connections: int, idle_timeout: float) -> None:
+    """Serve ``app`` through a `ConnectionGuard` until SIGTERM or SIGINT."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    loop = asyncio.get_running_loop()
+    assert runner.server is not None
+    guard = ConnectionGuard(runner.server, max_connections, idle_timeout)
+    server = await loop.create_server(guard, host, port, reuse_address=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watch = loop.create_task(guard.watch())
+    try:
+        await stop.wait()
+    finally:
+        watch.cancel()
+        server.close()
+        guard.close_all()
+        await runner.cleanup()
+
+
+class ConnectionGuard:
+    """The protocol factory of the server: bounds the connections open at once and
+    closes those silent for ``idle_timeout`` seconds (idle keep-alives, half-open ones
+    that never finish a request). aiohttp alone keeps a half-open connection for ever."""
+
+    def __init__(self, factory: Callable[[], asyncio.Protocol], limit: int, idle_timeout: float) -> None:
+        self.factory = factory
+        self.limit = limit
+        self.idle_timeout = idle_timeout
+        self.open: set[_Guarded] = set()
+        self.refused = 0  # connections closed at once: too many open
+        self.timed_out = 0  # connections closed for silence
+
+    def __call__(self) -> asyncio.Protocol:
+        return _Guarded(self)
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.idle_timeout / 4))
+            now = time.monotonic()
+            for connection in list(self.open):
+                if now - connection.last > self.idle_timeout and connection.transport is not None:
+                    self.timed_out += 1
+                    connection.transport.close()
+
+    def close_all(self) -> None:
+        for connection in list(self.open):
+            if connection.transport is not None:
+                connection.transport.close()
+
+
+class _Guarded(asyncio.Protocol):
+    """One connection: aiohttp's handler behind it, its last activity noted."""
+
+    def __init__(self, guard: ConnectionGuard) -> None:
+        self.guard = guard
+        self.inner: Any = None
+        self.transport: asyncio.Transport | None = None
+        self.last = time.monotonic()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if len(self.guard.open) >= self.guard.limit:
+            self.guard.refused += 1
+            if self.guard.refused == 1 or self.guard.refused % 100 == 0:
+                log.warning("%d connections open: refusing more (%d so far)", self.guard.limit, self.guard.refused)
+            transport.abort()
+            return
+        self.guard.open.add(self)
+        self.inner = self.guard.factory()
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.last = time.monotonic()
+        if self.inner is not None:
+            self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received() if self.inner is not None else None
+
+    def pause_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.guard.open.discard(self)
+        if self.inner is not None:
+            self.inner.connection_lost(exc)
 
 
 def _is_loopback(host: str) -> bool:
