@@ -61,6 +61,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=10.0,
         help="with -n: stop after this many seconds without a message; without: after this many seconds in all",
     )
+    read.add_argument(
+        "--broker-timeout",
+        type=float,
+        default=15.0,
+        help="end with an error once the brokers have been unreachable this many seconds (default 15)",
+    )
     read.add_argument("--postprocess", choices=POSTPROCESS, default="none")
     read.add_argument("--arrays", choices=ARRAYS, default="list", help="array fields as lists or numpy arrays")
     read.add_argument(
@@ -249,10 +255,8 @@ def run_read(args: argparse.Namespace) -> int:
         count = 0
         broker_down = 0.0
         while not args.number or count < args.number:
-            # with -n, --time is the idle limit; without, the whole run's, idle or not
-            wait = args.time if args.number else max(0.0, start + args.time - time.perf_counter())
-            received = reader.next(wait) if wait > 0 else None
-            if received is None:  # idle for --time seconds, or the run's time is up
+            received = _next(reader, args, start)
+            if received is None:  # idle for --time seconds, the run's time is up, or the broker gone
                 broker_down = reader.broker_down_for
                 break
             if count == 0:
@@ -293,6 +297,23 @@ def run_read(args: argparse.Namespace) -> int:
     else:
         print(json.dumps(result), file=sys.stderr)
     return _read_status(args, count, tally.lost, broker_down)
+
+
+def _next(reader: Reader, args: argparse.Namespace, start: float) -> Any:
+    """The next message; None once idle for ``--time`` (with ``-n``), at the end of the
+    run's ``--time`` (without), or once the brokers have been down ``--broker-timeout`` s
+    (the library would wait for them; a benchmark run must end, and say why)."""
+    idle_end = time.perf_counter() + args.time
+    while True:
+        end = idle_end if args.number else start + args.time
+        wait = end - time.perf_counter()
+        if wait <= 0:
+            return None
+        received = reader.next(min(wait, 0.5))
+        if received is not None:
+            return received
+        if reader.broker_down_for > args.broker_timeout:
+            return None
 
 
 def _read_status(args: argparse.Namespace, count: int, lost: int, broker_down: float) -> int:

