@@ -28,7 +28,13 @@ from collections.abc import Iterable
 from typing import Final
 
 import attrs
-from psycopg import sql
+
+try:
+    from psycopg import sql
+except ImportError as exc:  # an extra: say which
+    from ..._util import missing
+
+    raise missing("psycopg", "sink", "the PostgreSQL sink (sal_kafka.sinks)") from exc
 
 from ...errors import SinkError
 from ...schemas._model import FieldInfo, TopicInfo
