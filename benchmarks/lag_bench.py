@@ -149,7 +149,7 @@ def run_rate(stack: Stack, pg: EmbeddedPostgres, rate: int, args: argparse.Names
     url = database(pg, f"lag{rate}")
     component = ComponentInfo.load("KMirror", topic_subname=subname)
     kafka_topic = component[TOPIC].kafka_name
-    table = table_of(component[TOPIC]).name
+    table = table_of(component[TOPIC]).qualified  # a sub-namespace's own schema
     env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=subname)
     sink = subprocess.Popen(
         [sys.executable, "-m", "sal_kafka", "sink", "postgres", "--url", url, "KMirror", "--topic", TOPIC]

@@ -32,11 +32,12 @@ import time
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sal_kafka import ComponentInfo, KafkaConfig, Reader, Writer  # noqa: E402
-from sal_kafka.sinks.postgres import PostgresSink, table_of  # noqa: E402
+from sal_kafka.sinks.postgres import PostgresSink, schema_of, table_of  # noqa: E402
 from sal_kafka.testing import EmbeddedPostgres, Stack, sample_record  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -97,7 +98,7 @@ class DelayPoller(threading.Thread):
 
 def sink_throughput(component: ComponentInfo, topic: str, config: KafkaConfig, url: str, n: int) -> float:
     sink = PostgresSink(url, [component], config=config, topics=[topic], batch_size=5000, max_delay=0.2)
-    table = table_of(component[topic]).name
+    table = table_of(component[topic]).qualified  # a sub-namespace's own schema
     thread = threading.Thread(target=sink.run)
     start = time.perf_counter()
     thread.start()
@@ -116,6 +117,7 @@ def insert_baseline(component: ComponentInfo, topic: str, config: KafkaConfig, u
     names = ", ".join(c.name for c in table.columns)
     marks = ", ".join(["%s"] * len(table.columns))
     with psycopg.connect(url) as db:
+        db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(table.schema)))
         db.execute(table.create_sql())
         db.commit()
         with Reader(component, [topic], config=config, start="beginning") as reader:
@@ -127,7 +129,7 @@ def insert_baseline(component: ComponentInfo, topic: str, config: KafkaConfig, u
                 stamp = datetime.datetime.fromtimestamp(data["private_efdStamp"], datetime.UTC)  # as the sink
                 values = [data[c.field.name] for c in table.field_columns]  # type: ignore[union-attr]
                 db.execute(
-                    f"INSERT INTO {table.name} ({names}) VALUES ({marks})",
+                    f"INSERT INTO {table.qualified} ({names}) VALUES ({marks})",
                     (stamp, *values, received.partition, received.offset),
                 )
                 db.commit()
@@ -140,7 +142,7 @@ def delay(stack: Stack, subname: str, url: str, rate: float, seconds: float) -> 
     component = ComponentInfo.load("KMirror", topic_subname=subname)
     topic = "evt_detailedState"
     sink = PostgresSink(url, [component], config=config, topics=[topic], batch_size=5000, max_delay=0.05)
-    table = table_of(component[topic]).name
+    table = table_of(component[topic]).qualified  # a sub-namespace's own schema
     thread = threading.Thread(target=sink.run)
     thread.start()
     time.sleep(1.0)  # the sink's tables and positions are ready
@@ -175,7 +177,7 @@ def kill_cycles(stack: Stack, pg: EmbeddedPostgres, cycles: int, per_cycle: int)
     subname = "sinkkill"
     url = database(pg, "kills")
     env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=subname)
-    topic, table = "tel_inclinometer", "kmirror_tel_inclinometer"
+    topic, table = "tel_inclinometer", f"{schema_of(subname)}.kmirror_tel_inclinometer"
     sink_command = [sys.executable, "-m", "sal_kafka", "sink", "postgres", "--url", url, "KMirror", "--topic", topic]
     total = cycles * per_cycle
     writer = subprocess.Popen(

@@ -74,11 +74,13 @@ class PostgresBackend:
         #: where dropped fields are counted (the sink's `SinkStats`)
         self.stats: SinkStats | None = None
         self._layouts: dict[tuple[str, int], _Layout | None] = {}  # (kafka topic, schema id)
+        self._plans: dict[str, tuple[list[str], list[int], set[bytes]]] = {}  # per kafka topic: see _plan
         self._added: dict[str, list[Column]] = {}  # table: columns to add in the next transaction
 
     def prepare(self, topics: Sequence[TopicInfo]) -> psycopg.Connection[Any]:
         """Connect, and make the tables (idempotent); the connection; raise `SinkError` when it cannot."""
         self.tables = {t.kafka_name: table_of(t) for t in topics}
+        self._plans, self._layouts = {}, {}
         try:
             db = _connect(self.url)
         except psycopg.Error as exc:
@@ -232,18 +234,31 @@ class PostgresBackend:
     def row(self, topic: TopicInfo, received: Received) -> tuple[Any, ...]:
         """The row of a message: a ValueError says why it cannot be one (then set aside)."""
         data = received.data
-        table = self.tables[topic.kafka_name]
+        plan = self._plans.get(topic.kafka_name)
+        if plan is None:
+            plan = self._plan(topic)
+        names, texts, plain = plan
         stamp = data["private_efdStamp"]
         if not _MIN_STAMP <= stamp <= _MAX_STAMP:  # NaN too
             raise ValueError(f"private_efdStamp {stamp!r} is not a time (expected seconds since 1970, years 1 to 9999)")
-        values = [data[c.field.name] for c in table.field_columns]  # type: ignore[union-attr]
-        for i, name in _text_fields(table):
+        values = [data[name] for name in names]
+        for i in texts:
             if "\x00" in values[i]:
-                raise ValueError(f"field {name!r} holds a NUL character, which PostgreSQL text cannot store")
+                raise ValueError(f"field {names[i]!r} holds a NUL character, which PostgreSQL text cannot store")
         row = (datetime.datetime.fromtimestamp(stamp, _UTC), *values, received.partition, received.offset)
-        if self.writer_schema is not None and len(received.value) >= 5:
-            row = self._with_writer_fields(table, received, row)
-        return row
+        value = received.value
+        if value[1:5] in plain or self.writer_schema is None or len(value) < 5:
+            return row
+        return self._with_writer_fields(self.tables[topic.kafka_name], received, row)
+
+    def _plan(self, topic: TopicInfo) -> tuple[list[str], list[int], set[bytes]]:
+        """What making a row of ``topic`` needs, worked out once: the field of each
+        column, the text ones (NUL is checked), the frame headers with no new field."""
+        table = self.tables[topic.kafka_name]
+        names = [c.field.name for c in table.field_columns if c.field is not None]
+        texts = [i for i, c in enumerate(table.field_columns) if c.sql_type == "text"]
+        plan = self._plans[topic.kafka_name] = (names, texts, set())
+        return plan
 
     def _with_writer_fields(self, table: Table, received: Received, row: tuple[Any, ...]) -> tuple[Any, ...]:
         """A message of another schema id: its writer's fields the topic lacks, as columns."""
@@ -255,9 +270,11 @@ class PostgresBackend:
             except SchemaPending:  # the registry cannot say now: asked again at the next row
                 return row
             self._layouts[key] = layout
-        if layout is None:
-            return row
         table = self.tables[received.kafka_topic]
+        if layout is None:
+            if not any(c.extra for c in table.columns):  # this id's rows need nothing more
+                self._plans[received.kafka_topic][2].add(received.value[1:5])
+            return row
         record: Any = fastavro.schemaless_reader(io.BytesIO(received.value[5:]), layout.parsed, None)
         for name in layout.dropped:
             self._count_dropped(received.kafka_topic, name)
@@ -425,12 +442,6 @@ _UNKNOWN: Final = object()
 #: the efdStamps a timestamptz (and Python's datetime) holds: years 1 to 9999
 _MIN_STAMP: Final = -62135596800.0
 _MAX_STAMP: Final = 253402300799.0
-
-
-def _text_fields(table: Table) -> list[tuple[int, str]]:
-    return [
-        (i, c.field.name) for i, c in enumerate(table.field_columns) if c.field is not None and c.sql_type == "text"
-    ]
 
 
 def _text(reason: str) -> str:
