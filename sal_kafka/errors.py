@@ -10,6 +10,7 @@ registry problems, the broker's address and what it said for Kafka ones::
     │   └── UnknownComponentError       a name SALSubsystems.xml does not list
     ├── UnknownTopicError (KeyError)    a topic the component does not have
     ├── ValidationError (ValueError)    a record that does not fit its topic: topic, $.path
+    │   └── UnknownFieldError (AttributeError)  a field the topic does not have
     ├── CodecError (ValueError)         Avro bytes that do not encode or decode
     │   ├── WireFormatError             not the Confluent wire format
     │   └── UnknownSchemaError          a schema id the registry does not know
@@ -34,6 +35,7 @@ __all__ = [
     "UnknownComponentError",
     "UnknownTopicError",
     "ValidationError",
+    "UnknownFieldError",
     "CodecError",
     "WireFormatError",
     "UnknownSchemaError",
@@ -113,6 +115,13 @@ class ValidationError(SalKafkaError, ValueError):
 
     The message follows msgspec's form, prefixed with the topic:
     ``MTM1M3.tel_forceActuatorData: Expected 156 items, got 155 - at $.primaryCylinderForce``.
+    """
+
+
+class UnknownFieldError(ValidationError, AttributeError):
+    """A field name the topic does not have (an AttributeError too, as ts_salobj raises).
+
+    The message names the topic, the name given, the closest names and how many fields the topic has.
     """
 
 

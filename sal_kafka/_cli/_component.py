@@ -8,12 +8,15 @@ import contextlib
 import json
 import signal
 import sys
+import time
 from typing import Any
 
 import msgspec
 
 from ..components import Remote, RemoteCommand, SalRetCode, State
-from ..errors import AckError, ConfigError
+from ..errors import AckError, AckTimeoutError, ConfigError, SalKafkaError
+from ..schemas._model import ComponentInfo
+from ..wire import TAI_MINUS_UTC
 from ._connection import add_connection_arguments, kafka_config
 
 #: the state commands that lead from one summary state towards another
@@ -43,7 +46,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     _common(command)
     command.add_argument("command_name", metavar="COMMAND", help="command name (e.g. start, setScalars)")
-    command.add_argument("fields", nargs="*", metavar="FIELD=VALUE", help="values (JSON, or plain text for strings)")
+    command.add_argument(
+        "fields",
+        nargs="*",
+        metavar="FIELD=VALUE",
+        help="values: JSON (numbers, [arrays]), plain text for strings, true/false (or 1/0, yes/no) for booleans",
+    )
     command.set_defaults(func=run_command)
 
     state = subparsers.add_parser(
@@ -72,7 +80,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("component", metavar="COMPONENT[:INDEX]")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the final ack (default 60)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for each acknowledgement (default 60; CMD_INPROGRESS adds its own timeout)",
+    )
+    parser.add_argument(
+        "--xml-dir", help="folder holding SALSubsystems.xml (default: $SAL_KAFKA_XML_DIR, then the bundled one)"
+    )
     add_connection_arguments(parser)
     parser.add_argument("--identity", help="identity of the commander (default: user@host)")
     parser.add_argument("--json", action="store_true", help="print each acknowledgement as a JSON line")
@@ -116,24 +132,75 @@ async def _send(remote: Remote, name: str, values: dict[str, Any], timeout: floa
     command = getattr(remote, f"cmd_{name}", None)
     if not isinstance(command, RemoteCommand):
         raise ConfigError(f"{remote.io.name} has no command {name!r}; known: {', '.join(remote.command_names)}")
-    command.set(**values)
+    command.set(**_typed(command, values))
     try:
         ackcmd = await command.start(timeout=timeout, wait_done=False)
         _show(ackcmd, as_json)
         while ackcmd.ack not in (SalRetCode.CMD_COMPLETE,):
-            ackcmd = await command.next_ackcmd(ackcmd, timeout=timeout, wait_done=False)
+            # as the API waits: CMD_INPROGRESS extends the wait by its own timeout
+            wait = timeout + (ackcmd.timeout if ackcmd.ack == SalRetCode.CMD_INPROGRESS else 0.0)
+            ackcmd = await command.next_ackcmd(ackcmd, timeout=wait, wait_done=False)
             _show(ackcmd, as_json)
+    except AckTimeoutError as exc:
+        raise SalKafkaError(f"{remote.io.name_index}.cmd_{name}: {_why_silent(remote, exc)}") from None
     except AckError as exc:
-        _show(exc.ackcmd, as_json)
-        raise
+        _show(exc.ackcmd, as_json)  # printed once: the error line only says how it ended
+        code = exc.ackcmd.ack
+        ended = SalRetCode(code).name if code in SalRetCode._value2member_map_ else str(code)
+        raise SalKafkaError(f"{remote.io.name_index}.cmd_{name} ended with {ended}") from None
+
+
+def _why_silent(remote: Remote, exc: AckTimeoutError) -> str:
+    """A timeout, and whether the CSC looks alive: its last heartbeat's age."""
+    text = str(exc).split(": ack=", 1)[0].split(": ", 1)[-1]
+    heartbeat = remote.evt_heartbeat.get() if hasattr(remote, "evt_heartbeat") else None
+    if heartbeat is None:
+        return f"{text}; no heartbeat of {remote.io.name_index} seen: is it running?"
+    age = time.time() + TAI_MINUS_UTC - heartbeat.private_sndStamp
+    if age > 5.0:
+        return f"{text}; its last heartbeat is {age:.0f} s old: is it running?"
+    return f"{text} (it is running: heartbeat {age:.1f} s ago)"
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _typed(command: RemoteCommand, values: dict[str, Any]) -> dict[str, Any]:
+    """CLI values as the command's fields take them: a boolean from true/false, 1/0, yes/no
+    or on/off; a number given as text for a string field stays text."""
+    typed = dict(values)
+    for name, value in values.items():
+        field = command.topic.fields.get(name)
+        if field is None:
+            raise command.topic.unknown_field(name)
+        if field.type_info.python is bool and field.count == 1 and not isinstance(value, bool):
+            text = str(value).lower()
+            if text not in _TRUE + _FALSE:
+                raise ConfigError(f"{command.topic.full_name}: {name}={value!r}: expected true/false, 1/0, yes/no")
+            typed[name] = text in _TRUE
+        elif field.type_info.python is str and not isinstance(value, str):
+            typed[name] = json.dumps(value)
+    return typed
+
+
+def _check_timeout(timeout: float) -> None:
+    if not timeout > 0:
+        raise ConfigError(f"--timeout must be above 0 seconds, got {timeout:g}")
 
 
 def run_command(args: argparse.Namespace) -> int:
     name, index = split_name(args.component)
     values = parse_fields(args.fields)
+    _check_timeout(args.timeout)
+    config = kafka_config(args)
 
     async def main() -> None:
-        async with Remote(name, index, config=kafka_config(args), identity=args.identity, include=[]) as remote:
+        component = ComponentInfo.load(name, args.xml_dir, config.topic_subname)
+        if component.indexed and not index:
+            named = component.index_values
+            known = f" ({', '.join(f'{v} {k}' for k, v in named.items())})" if named else ""
+            raise ConfigError(f"{name} is indexed: give {name}:INDEX{known}; a command to index 0 reaches no CSC")
+        async with Remote(component, index, config=config, identity=args.identity, include=["heartbeat"]) as remote:
             await _send(remote, args.command_name, values, args.timeout, args.json)
 
     asyncio.run(main())
@@ -143,10 +210,13 @@ def run_command(args: argparse.Namespace) -> int:
 def run_state(args: argparse.Namespace) -> int:
     name, index = split_name(args.component)
     target = State[args.state.upper()]
+    _check_timeout(args.timeout)
+    config = kafka_config(args)
 
     async def main() -> None:
+        component = ComponentInfo.load(name, args.xml_dir, config.topic_subname)
         async with Remote(
-            name, index, config=kafka_config(args), identity=args.identity, include=["summaryState"]
+            component, index, config=config, identity=args.identity, include=["summaryState", "heartbeat"]
         ) as r:
             try:
                 current = State((await r.evt_summaryState.aget(timeout=args.timeout)).summaryState)

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..kafka import Session
 from ..schemas._loader import load_components
-from ..schemas._model import ComponentInfo
+from ..schemas._model import ComponentInfo, bundled_xml_dir
 from ..testing._stack import DEMO, EmbeddedPostgres, Stack, run_pair
 
 
@@ -75,8 +75,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"work folder {stack.workdir}", flush=True)
     print(f"the broker's log: {', '.join(str(n.log) for n in stack.kafka.nodes)}", flush=True)
     postgres: EmbeddedPostgres | None = None
+    detached = False
     try:
-        components = load_components()
+        # the bundled components, whatever $SAL_KAFKA_XML_DIR says: the demo's, and
+        # what --keep prepares (a corpus of 3,348 topics is not a development stack's)
+        components = load_components(xml_dir=bundled_xml_dir())
         with Session(stack.config()) as session:
             created = session.ensure_topics([t for c in components for t in c])
             results = session.registry.register_components(components)
@@ -91,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"export SAL_KAFKA_REPLICATION_FACTOR={stack.replication_factor}")
             print(f"# the stack keeps running (workdir {stack.workdir}); stop it with: kill {pids}")
             stack.detach()
+            detached = True
             return 0
         postgres = EmbeddedPostgres(stack.workdir / "postgres").start()
         print(f"PostgreSQL 18 (embedded) at {postgres.url}", flush=True)
@@ -107,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if postgres is not None:
             postgres.stop()
-        if not args.keep:
+        if not detached:  # --keep keeps only a stack that is ready: a failed one is stopped
             stack.stop()
 
 

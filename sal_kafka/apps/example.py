@@ -17,6 +17,8 @@ from typing import Any
 import msgspec
 
 from ..components import BaseCsc, ExpectedError, SalRetCode
+from ..kafka import KafkaConfig
+from ..schemas._model import ComponentInfo, bundled_xml_dir
 
 __all__ = ["ExampleCsc", "run_example"]
 
@@ -34,7 +36,11 @@ class ExampleCsc(BaseCsc):
     version = "sal-kafka example 1"
 
     def __init__(self, index: int = 1, **kwargs: Any) -> None:
-        super().__init__("KTest", index, allow_missing_callbacks=True, **kwargs)
+        # KTest is sal-kafka's own: from the bundled definitions, whatever $SAL_KAFKA_XML_DIR says
+        session, config = kwargs.get("session"), kwargs.get("config")
+        subname = (session.config if session is not None else config or KafkaConfig.from_env()).topic_subname
+        ktest = ComponentInfo.load("KTest", bundled_xml_dir(), subname)
+        super().__init__(ktest, index, allow_missing_callbacks=True, **kwargs)
 
     async def do_setScalars(self, data: Any) -> None:  # noqa: N802 - the command's name
         self.assert_enabled("setScalars")

@@ -59,6 +59,13 @@ class ComponentIO:
         self.component = session.component(name)
         if index and not self.component.indexed:
             raise ConfigError(f"{self.component.name} is not indexed: index must be 0 or None, got {index}")
+        named = self.component.index_values
+        if index and named and int(index) not in named.values():
+            # SALSubsystems.xml names the instances: no other one can answer
+            raise ConfigError(
+                f"{self.component.name} has no index {index}: its IndexEnumeration names "
+                + ", ".join(f"{v} ({k})" for k, v in named.items())
+            )
         self.index = int(index or 0)
         self.identity = identity
         self.origin = os.getpid()

@@ -9,7 +9,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -59,6 +59,12 @@ class _Topic:
     @property
     def sal_name(self) -> str:
         return self.topic.sal_name
+
+    def _check_names(self, fields: Mapping[str, Any]) -> None:
+        """Raise `UnknownFieldError` naming each field ``fields`` has that the topic does not."""
+        unknown = sorted(set(fields) - set(self.topic.fields))
+        if unknown:
+            raise self.topic.unknown_field(unknown[0])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.io.name_index}, {self.attr_name})"
@@ -244,10 +250,8 @@ class WriteTopic(_Topic):
         return self._set(fields, validate=True)
 
     def _set(self, fields: dict[str, Any], validate: bool) -> bool:
+        self._check_names(fields)
         current = msgspec.structs.asdict(self.data)
-        unknown = sorted(set(fields) - set(current))
-        if unknown:
-            raise ValidationError(f"{self.topic.full_name}: Unknown field {unknown[0]!r} - at $")
         changed = not self._has_data
         for name, value in fields.items():
             if value is None:
@@ -471,7 +475,14 @@ class RemoteCommand(_Topic):
         return seq
 
     def set(self, **fields: Any) -> bool:
-        """New `data` (the defaults) with these fields set; True (a command always changes)."""
+        """New `data` (the defaults) with these fields set; True (a command always changes).
+
+        Raises
+        ------
+        UnknownFieldError
+            For a field the command does not have (an AttributeError, as ts_salobj's).
+        """
+        self._check_names(fields)
         self.data = self.DataType(**{k: v for k, v in fields.items() if v is not None})
         return True
 

@@ -7,14 +7,13 @@ with backoff on transient failures); topics are handled concurrently.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from ..errors import ConfigError, IncompatibleSchemaError, RegistryError
 from ..options import Compatibility, RegistrationStatus
@@ -24,6 +23,32 @@ from ._config import DEFAULT_URL, RegistryConfig
 from ._http import get_json
 
 __all__ = ["RegistryConfig", "RegistrationResult", "SchemaRegistry", "DEFAULT_URL"]
+
+if TYPE_CHECKING:
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+
+def _import_client() -> None:
+    """confluent-kafka's registry client, imported when a `SchemaRegistry` is made: it
+    brings httpx and authlib (0.18 s), which ``import sal_kafka`` must not pay for."""
+    global Schema, SchemaRegistryClient, SchemaRegistryError
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    for name in ("httpx", "httpx2"):  # confluent-kafka's client logs through its own copy, httpx2
+        httpx_log = logging.getLogger(name)
+        if _quiet_requests not in httpx_log.filters:
+            httpx_log.addFilter(_quiet_requests)
+
+
+def _quiet_requests(record: logging.LogRecord) -> bool:
+    """httpx logs every request the registry client sends at INFO ("HTTP Request: POST
+    ... 200 OK": about 40 lines as a CSC starts); keep them at DEBUG only."""
+    if record.levelno == logging.INFO and record.getMessage().startswith("HTTP Request:"):
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+    return True
 
 
 @attrs.frozen
@@ -95,6 +120,7 @@ class SchemaRegistry:
         self.url = self.config.url
         self.workers = workers
         # "mock://..." is confluent-kafka's in-memory registry (tests, examples)
+        _import_client()
         make = SchemaRegistryClient.new_client if self.url.startswith("mock://") else SchemaRegistryClient
         try:
             self.client = make(self.config.client_conf())

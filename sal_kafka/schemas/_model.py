@@ -24,7 +24,7 @@ from typing import Any, Final
 import attrs
 import msgspec
 
-from ..errors import UnknownTopicError
+from ..errors import UnknownFieldError, UnknownTopicError
 from ..options import TopicKind
 from ._saltypes import INT_RANGES, SAL_TYPES, SalType, sal_type
 
@@ -351,6 +351,19 @@ class TopicInfo:
         """``Component.attr_name``, used in error messages."""
         return f"{self.component_name}.{self.attr_name}"
 
+    def unknown_field(self, name: str) -> UnknownFieldError:
+        """The error of a field name this topic does not have: the closest of its public
+        fields, and how many it has (a misspelled keyword, a CLI ``FIELD=VALUE``)."""
+        import difflib
+
+        public = [n for n in self.fields if not n.startswith("private_") and n != "salIndex"]
+        meant = difflib.get_close_matches(name, public, n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(repr(m) for m in meant)}? " if meant else ""
+        listed = ", ".join(public) if len(public) <= 12 else ", ".join(public[:12]) + ", ..."
+        return UnknownFieldError(
+            f"{self.full_name} has no field {name!r}; {hint}its {len(public)} fields: {listed or '(none)'}"
+        )
+
     @property
     def array_fields(self) -> dict[str, int]:
         """``{field name: count}`` of the array fields."""
@@ -387,6 +400,11 @@ def default_xml_dir() -> Path:
     ts_xml = _ts_xml_package_dir()
     if ts_xml is not None:
         return ts_xml
+    return bundled_xml_dir()
+
+
+def bundled_xml_dir() -> Path:
+    """sal-kafka's own ``xml_schemas/`` (KTest, KMirror, HostMetrics), whatever else is set."""
     package = Path(__file__).resolve().parent.parent  # sal_kafka/: the wheel bundles xml_schemas/ in it
     for candidate in (package / "xml_schemas", package.parent / "xml_schemas"):
         if (candidate / "SALSubsystems.xml").is_file():

@@ -15,6 +15,7 @@ import pytest
 from sal_kafka import (
     AckError,
     AckTimeoutError,
+    ConfigError,
     BaseCsc,
     Codec,
     ComponentInfo,
@@ -274,7 +275,7 @@ async def test_a_refused_set_write_changes_nothing() -> None:
             match=r"Expected int in \[-2147483648, 2147483647\] \(int\), got 4294967296 - at \$.detailedState",
         ):
             await event.set_write(detailedState=2**32)
-        with pytest.raises(ValidationError, match="Unknown field 'nosuch'"):
+        with pytest.raises(ValidationError, match="KMirror.evt_detailedState has no field 'nosuch'"):
             await event.set_write(nosuch=1)
         assert event.data.detailedState == 2
     session.close()
@@ -437,3 +438,45 @@ def test_private_seqnum_by_name_is_honoured_and_stamps_are_refused() -> None:
             writer.write(ack=303, seq_num=6, private_seqNum=5)
         with pytest.raises(ConfigError, match="private_sndStamp cannot be given: the writer stamps"):
             writer.write(ack=303, private_sndStamp=1.0)
+
+
+async def test_a_misspelled_field_names_the_topic_s_fields(csc_and_remote: tuple[Csc, Remote, Session]) -> None:
+    """Before: ``set_start(azimth=3)`` raised a bare TypeError ("Unexpected keyword argument")."""
+    from sal_kafka import UnknownFieldError
+
+    _, remote, _ = csc_and_remote
+    with pytest.raises(UnknownFieldError, match=r"KTest.cmd_setScalars has no field 'int00'; did you mean 'int0'\?"):
+        await remote.cmd_setScalars.set_start(int00=3, timeout=5)
+    with pytest.raises(AttributeError):  # as ts_salobj raises
+        remote.cmd_setScalars.set(int00=3)
+
+
+def test_an_index_the_subsystems_file_does_not_name_is_refused() -> None:
+    """Before: ``sal-kafka command MTHexapod:7 enable`` (indexes 1 and 2) just timed out."""
+    from tests.conftest import SAL_INTERFACES, needs_corpus
+
+    if not SAL_INTERFACES.is_dir():
+        pytest.skip("the ts_xml corpus is expected in ../shared/ts_xml")
+    del needs_corpus
+    hexapod = ComponentInfo.load("MTHexapod", SAL_INTERFACES)
+    with new_session() as session, pytest.raises(
+        ConfigError, match=r"MTHexapod has no index 7: its IndexEnumeration names 1 \(CameraHexapod\), 2 \(M2Hexapod\)"
+    ):
+        Remote(hexapod, 7, session=session)
+
+
+async def test_the_example_csc_is_ktest_whatever_the_xml_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: with $SAL_KAFKA_XML_DIR at the ts_xml corpus, ``sal-kafka example-csc``
+    said "running", then "unknown component 'KTest'"."""
+    from sal_kafka.apps.example import ExampleCsc
+    from tests.conftest import SAL_INTERFACES
+
+    monkeypatch.setenv("SAL_KAFKA_XML_DIR", str(SAL_INTERFACES if SAL_INTERFACES.is_dir() else "/nonexistent"))
+    session = new_session()
+    csc = ExampleCsc(1, session=session)
+    try:
+        await csc.start_task
+        assert csc.io.component.name == "KTest" and csc.summary_state is State.STANDBY
+    finally:
+        await csc.close()
+        session.close()

@@ -130,10 +130,38 @@ def test_the_command_and_state_commands(csc: KafkaConfig, stack: Stack) -> None:
     )
     assert failed.returncode == 1 and "CMD_FAILED" in failed.stdout and "Traceback" not in failed.stderr
     assert len(failed.stderr.strip().splitlines()) == 1
+    # the result is printed once (before: in the ack line and again in the error line)
+    assert "wait ended with ack=-302" in failed.stdout and "wait ended with ack" not in failed.stderr
+    assert failed.stderr.strip().endswith("KTest:1.cmd_wait ended with CMD_FAILED")
     nobody = subprocess.run(
         [*cli, "command", "KTest:5", "start", "--timeout", "1"], env=env, capture_output=True, text=True, timeout=60
     )
     assert nobody.returncode == 1 and "no final acknowledgement within 1.0 s" in nobody.stderr
+    assert "no heartbeat of KTest:5 seen: is it running?" in nobody.stderr  # not the same as a slow command
+
+
+def test_command_line_defects_of_a_new_csc_developer(csc: KafkaConfig, stack: Stack) -> None:
+    """Each reproduced in the trial of issue 18: a traceback for a misspelled field, a
+    CMD_INPROGRESS wait cut by --timeout, --timeout -1 accepted, booleans only as true/false."""
+    env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=csc.topic_subname)
+    cli = [sys.executable, "-m", "sal_kafka"]
+
+    def run(*words: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cli, *words], env=env, capture_output=True, text=True, timeout=60)
+
+    assert run("state", "KTest:1", "enabled", "--timeout", "30").returncode == 0
+    typo = run("command", "KTest:1", "setScalars", "int00=3")
+    assert typo.returncode == 1 and "Traceback" not in typo.stderr
+    assert "KTest.cmd_setScalars has no field 'int00'; did you mean 'int0'?" in typo.stderr
+    waited = run("command", "KTest:1", "wait", "duration=3", "--timeout", "1.5")
+    assert waited.returncode == 0, waited.stderr  # in progress for 3 s: the wait grows by 3 s
+    assert waited.stdout.splitlines()[-1] == "CMD_COMPLETE: error=0 result='Done'"
+    negative = run("command", "KTest:1", "start", "--timeout", "-1")
+    assert negative.returncode == 1 and "--timeout must be above 0 seconds, got -1" in negative.stderr
+    flags = run("command", "KTest:1", "setScalars", "boolean0=1", "string0=12")
+    assert flags.returncode == 0, flags.stderr
+    bad_flag = run("command", "KTest:1", "setScalars", "boolean0=maybe")
+    assert bad_flag.returncode == 1 and "boolean0='maybe': expected true/false, 1/0, yes/no" in bad_flag.stderr
 
 
 async def test_topics_deleted_under_running_components_are_created_again(csc: KafkaConfig) -> None:

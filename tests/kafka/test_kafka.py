@@ -690,3 +690,24 @@ def test_read_ends_with_an_error_once_the_broker_has_been_gone_for_broker_timeou
         took = time.monotonic() - killed
     assert proc.returncode == 1 and took < 30, (took, stderr[-500:])
     assert "sal-kafka read: error: the broker at" in stderr and "is unreachable (down for" in stderr
+
+
+def test_dev_keep_uses_the_bundled_components_whatever_the_xml_dir(tmp_path: Path) -> None:
+    """Before: with $SAL_KAFKA_XML_DIR at the corpus, ``dev --keep`` tried to create every
+    topic of the corpus, failed, and left the broker and registry running, no kill line."""
+    env = {**os.environ, "SAL_KAFKA_XML_DIR": "/nonexistent/ts_xml"}
+    done = subprocess.run(
+        [sys.executable, "-m", "sal_kafka", "dev", "--keep", "--workdir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    kill = [line for line in done.stdout.splitlines() if "stop it with: kill" in line]
+    try:
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "of KTest, KMirror, HostMetrics" in done.stdout
+    finally:
+        for pid in (int(w) for line in kill for w in line.split("kill", 1)[1].split()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)

@@ -191,3 +191,16 @@ def test_a_registry_killed_during_registration_stops_it_at_once(tmp_path: Path) 
     )
     assert "not attempted" in lines[0]
     assert len(out.splitlines()) < 3500  # not a line per subject that failed
+
+
+def test_the_registry_client_s_request_lines_are_debug_not_info(caplog: pytest.LogCaptureFixture) -> None:
+    """Before: a CSC printed about 40 "HTTP Request: POST ..." lines at INFO as it started."""
+    import logging
+
+    from sal_kafka import SchemaRegistry
+
+    SchemaRegistry("mock://quiet").close()
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("httpx2").info('HTTP Request: POST http://x/subjects/s/versions "HTTP/1.1 200 OK"')
+        logging.getLogger("httpx2").warning("something else")
+    assert [r.getMessage() for r in caplog.records] == ["something else"]
