@@ -15,10 +15,10 @@ import pytest
 from sal_kafka import (
     AckError,
     AckTimeoutError,
-    ConfigError,
     BaseCsc,
     Codec,
     ComponentInfo,
+    ConfigError,
     Controller,
     ExpectedError,
     KafkaConfig,
@@ -459,8 +459,12 @@ def test_an_index_the_subsystems_file_does_not_name_is_refused() -> None:
         pytest.skip("the ts_xml corpus is expected in ../shared/ts_xml")
     del needs_corpus
     hexapod = ComponentInfo.load("MTHexapod", SAL_INTERFACES)
-    with new_session() as session, pytest.raises(
-        ConfigError, match=r"MTHexapod has no index 7: its IndexEnumeration names 1 \(CameraHexapod\), 2 \(M2Hexapod\)"
+    with (
+        new_session() as session,
+        pytest.raises(
+            ConfigError,
+            match=r"MTHexapod has no index 7: its IndexEnumeration names 1 \(CameraHexapod\), 2 \(M2Hexapod\)",
+        ),
     ):
         Remote(hexapod, 7, session=session)
 

@@ -335,9 +335,7 @@ def test_idle_and_half_open_connections_are_closed_and_bounded(tmp_path: Any) ->
     """Before: 400 half-open connections were all still open after 70 s."""
     import socket
 
-    server = RegistryProcess(
-        tmp_path / "c.db", extra=["--idle-timeout", "1.5", "--max-connections", "20"]
-    ).start()
+    server = RegistryProcess(tmp_path / "c.db", extra=["--idle-timeout", "1.5", "--max-connections", "20"]).start()
     sockets = []
     try:
         for _ in range(30):  # half-open: a request line, never finished
