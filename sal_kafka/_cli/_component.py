@@ -14,27 +14,11 @@ from typing import Any
 import msgspec
 
 from ..components import Remote, RemoteCommand, SalRetCode, State
+from ..components._csc import STATE_PATHS, state_path
 from ..errors import AckError, AckTimeoutError, ConfigError, SalKafkaError
 from ..schemas._model import ComponentInfo
 from ..wire import TAI_MINUS_UTC
 from ._connection import add_connection_arguments, kafka_config
-
-#: the state commands that lead from one summary state towards another
-_PATHS: dict[tuple[State, State], list[str]] = {
-    (State.STANDBY, State.DISABLED): ["start"],
-    (State.STANDBY, State.ENABLED): ["start", "enable"],
-    (State.STANDBY, State.OFFLINE): ["exitControl"],
-    (State.DISABLED, State.ENABLED): ["enable"],
-    (State.DISABLED, State.STANDBY): ["standby"],
-    (State.DISABLED, State.OFFLINE): ["standby", "exitControl"],
-    (State.ENABLED, State.DISABLED): ["disable"],
-    (State.ENABLED, State.STANDBY): ["disable", "standby"],
-    (State.ENABLED, State.OFFLINE): ["disable", "standby", "exitControl"],
-    (State.FAULT, State.STANDBY): ["standby"],
-    (State.FAULT, State.DISABLED): ["standby", "start"],
-    (State.FAULT, State.ENABLED): ["standby", "start", "enable"],
-    (State.FAULT, State.OFFLINE): ["standby", "exitControl"],
-}
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -225,10 +209,10 @@ def run_state(args: argparse.Namespace) -> int:
                     f"{args.component}: no summaryState within {args.timeout} s: is it running?"
                 ) from None
             print(f"{args.component} is {current.name}", flush=True)
-            for command in [] if current is target else _PATHS.get((current, target), []):
+            for command in state_path(current, target):
                 print(f"{command} ...", flush=True)
                 await _send(r, command, {}, args.timeout, args.json)
-            if current is not target and (current, target) not in _PATHS:
+            if current is not target and (current, target) not in STATE_PATHS:
                 raise ConfigError(f"no way from {current.name} to {target.name}")
             print(f"{args.component} is {target.name}")
 

@@ -13,7 +13,7 @@ from ..schemas._model import ComponentInfo
 from ._controller import Controller
 from ._enums import ExpectedError, State
 
-__all__ = ["BaseCsc", "HEARTBEAT_INTERVAL", "TRANSITIONS"]
+__all__ = ["BaseCsc", "HEARTBEAT_INTERVAL", "TRANSITIONS", "STATE_PATHS", "state_path"]
 
 #: Seconds between heartbeat events.
 HEARTBEAT_INTERVAL = 1.0
@@ -26,6 +26,42 @@ TRANSITIONS: dict[str, tuple[frozenset[State], State]] = {
     "standby": (frozenset({State.DISABLED, State.FAULT}), State.STANDBY),
     "exitControl": (frozenset({State.STANDBY}), State.OFFLINE),
 }
+
+
+#: the state commands that lead from one summary state to another (ts_salobj's
+#: ``make_state_transition_dict``, as command names)
+STATE_PATHS: dict[tuple[State, State], tuple[str, ...]] = {
+    (State.STANDBY, State.DISABLED): ("start",),
+    (State.STANDBY, State.ENABLED): ("start", "enable"),
+    (State.STANDBY, State.OFFLINE): ("exitControl",),
+    (State.DISABLED, State.ENABLED): ("enable",),
+    (State.DISABLED, State.STANDBY): ("standby",),
+    (State.DISABLED, State.OFFLINE): ("standby", "exitControl"),
+    (State.ENABLED, State.DISABLED): ("disable",),
+    (State.ENABLED, State.STANDBY): ("disable", "standby"),
+    (State.ENABLED, State.OFFLINE): ("disable", "standby", "exitControl"),
+    (State.FAULT, State.STANDBY): ("standby",),
+    (State.FAULT, State.DISABLED): ("standby", "start"),
+    (State.FAULT, State.ENABLED): ("standby", "start", "enable"),
+    (State.FAULT, State.OFFLINE): ("standby", "exitControl"),
+}
+
+
+def state_path(current: State, target: State) -> tuple[str, ...]:
+    """The state commands from ``current`` to ``target`` (none when they are the same)."""
+    return () if current is target else STATE_PATHS.get((current, target), ())
+
+
+def xml_version() -> str:
+    """The installed ts_xml package's version (ts_salobj's ``xmlVersion``), or "?"."""
+    from importlib import metadata
+
+    for name in ("ts-xml", "ts_xml", "lsst-ts-xml"):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return "?"
 
 
 class _LogToEvent(logging.Handler):
@@ -64,9 +100,18 @@ class BaseCsc(Controller):
     STANDBY -> OFFLINE, which closes the CSC); a command not allowed in the
     current state fails (CMD_FAILED) and changes nothing. `fault` goes to
     FAULT with an ``errorCode`` event. A ``heartbeat`` event is written every
-    second, ``softwareVersions`` at start, and Python log records of
-    ``self.log`` as ``logMessage`` events. Subclasses add ``do_<command>``
-    methods for their own commands and may override `handle_summary_state`.
+    `heartbeat_interval` seconds, ``softwareVersions`` and ``simulationMode`` at
+    start, and Python log records of ``self.log`` as ``logMessage`` events.
+    Subclasses add ``do_<command>`` methods for their own commands and may
+    override `handle_summary_state` and ts_salobj's life-cycle hooks.
+
+    The life cycle, as ts_salobj 8's: each state command calls
+    ``begin_<command>(data)`` (if it raises, the state does not change and the
+    command fails), changes the state, calls ``end_<command>(data)`` (if it
+    raises, the state goes back and the command fails), then
+    `handle_summary_state` and writes ``summaryState``. An ``initial_state``
+    other than STANDBY is reached at start by the same commands, hooks
+    included. `close_tasks` is called by `close`.
 
     Parameters
     ----------
@@ -74,13 +119,24 @@ class BaseCsc(Controller):
         The component and its SAL index.
     initial_state : State
         STANDBY by default.
-    version : str
-        ``cscVersion`` of ``softwareVersions``.
+    simulation_mode : int
+        One of the class's `valid_simulation_modes` (``(0,)`` by default):
+        written as ``simulationMode``; `implement_simulation_mode` is awaited at start.
     session, config, authorize
         As for `Controller`.
+
+    Attributes
+    ----------
+    version : str
+        ``cscVersion`` of ``softwareVersions`` (a class attribute).
+    valid_simulation_modes : sequence of int
+        The simulation modes the CSC supports (a class attribute).
+    heartbeat_interval : float
+        Seconds between heartbeats.
     """
 
     version = "?"
+    valid_simulation_modes: tuple[int, ...] = (0,)
     generic_commands = Controller.generic_commands | frozenset(TRANSITIONS)
 
     def __init__(
@@ -89,6 +145,7 @@ class BaseCsc(Controller):
         index: int | None = None,
         *,
         initial_state: State = State.STANDBY,
+        simulation_mode: int = 0,
         allow_missing_callbacks: bool = False,
         authorize: bool | None = None,
         session: Session | None = None,
@@ -96,7 +153,14 @@ class BaseCsc(Controller):
     ) -> None:
         if initial_state not in (State.STANDBY, State.DISABLED, State.ENABLED, State.OFFLINE):
             raise ExpectedError(f"initial_state must be STANDBY, DISABLED, ENABLED or OFFLINE, not {initial_state!r}")
-        self._state = State(initial_state)
+        if simulation_mode not in self.valid_simulation_modes:
+            raise ValueError(
+                f"simulation_mode={simulation_mode} not in valid_simulation_modes={self.valid_simulation_modes}"
+            )
+        self._initial_state = State(initial_state)
+        self._state = State.OFFLINE if initial_state is State.OFFLINE else State.STANDBY
+        self._simulation_mode = int(simulation_mode)
+        self.heartbeat_interval = HEARTBEAT_INTERVAL
         self._heartbeat: asyncio.Task[None] | None = None
         self.done_task: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         super().__init__(
@@ -117,20 +181,47 @@ class BaseCsc(Controller):
     def summary_state(self) -> State:
         return self._state
 
+    @property
+    def disabled_or_enabled(self) -> bool:
+        """True in DISABLED or ENABLED."""
+        return self._state in (State.DISABLED, State.ENABLED)
+
+    @property
+    def simulation_mode(self) -> int:
+        return self._simulation_mode
+
     async def start(self) -> None:
         await super().start()
         self._heartbeat = asyncio.create_task(self._heartbeat_loop())
         if hasattr(self, "evt_softwareVersions"):
-            await self.evt_softwareVersions.set_write(cscVersion=self.version, xmlVersion="", salVersion="")
-        if hasattr(self, "evt_simulationMode"):
-            await self.evt_simulationMode.set_write(mode=0)
+            # as ts_salobj 8: the ts_xml package's version; salVersion left empty
+            await self.evt_softwareVersions.set_write(cscVersion=self.version, xmlVersion=xml_version())
+        await self.set_simulation_mode(self._simulation_mode)
         await self._report_state()
+        for command in state_path(self._state, self._initial_state):
+            try:  # as ts_salobj: a failure is logged, and the CSC stays usable where it is
+                await getattr(self, f"do_{command}")(getattr(self, f"cmd_{command}").DataType())
+            except Exception:
+                self.log.exception("failed in start on the %s transition to %s", command, self._initial_state.name)
+                break
+
+    async def set_simulation_mode(self, simulation_mode: int) -> None:
+        """`implement_simulation_mode`, then write ``simulationMode``."""
+        await self.implement_simulation_mode(simulation_mode)
+        self._simulation_mode = simulation_mode
+        if hasattr(self, "evt_simulationMode"):
+            await self.evt_simulationMode.set_write(mode=simulation_mode, force_output=True)
+
+    async def implement_simulation_mode(self, simulation_mode: int) -> None:
+        """Put the CSC in ``simulation_mode`` (override it: by default only 0 is supported)."""
+        if simulation_mode not in self.valid_simulation_modes:
+            raise ExpectedError(f"simulation_mode {simulation_mode} not in {self.valid_simulation_modes}")
 
     async def _heartbeat_loop(self) -> None:
         while True:
             with contextlib.suppress(Exception):  # a failed heartbeat is logged by the writer
                 await self.evt_heartbeat.write()
-            await asyncio.sleep(HEARTBEAT_INTERVAL)
+            await asyncio.sleep(self.heartbeat_interval)
 
     async def _report_state(self) -> None:
         if hasattr(self, "evt_summaryState"):
@@ -140,30 +231,74 @@ class BaseCsc(Controller):
     async def handle_summary_state(self) -> None:
         """Called after every change of summary state (and at start); override it."""
 
-    async def _change_state(self, command: str) -> None:
+    async def _change_state(self, command: str, data: Any = None) -> None:
         allowed, target = TRANSITIONS[command]
-        if self._state not in allowed:
+        before = self._state
+        if before not in allowed:
             names = " or ".join(sorted(s.name for s in allowed))
-            raise ExpectedError(f"{command} is only allowed in {names}, not in {self._state.name}")
+            raise ExpectedError(f"{command} is only allowed in {names}, not in {before.name}")
+        try:
+            await getattr(self, f"begin_{command}")(data)
+        except Exception as exc:
+            self.log.error("begin_%s failed; staying in %s: %s", command, before.name, exc)
+            raise
         self._state = target
+        try:
+            await getattr(self, f"end_{command}")(data)
+        except Exception as exc:
+            self._state = before
+            self.log.error("end_%s failed; back to %s: %s", command, before.name, exc)
+            raise
         await self._report_state()
         if target is State.OFFLINE:
             asyncio.get_running_loop().call_later(0.1, lambda: asyncio.ensure_future(self.close()))
 
     async def do_start(self, data: Any) -> None:
-        await self._change_state("start")
+        await self._change_state("start", data)
 
     async def do_enable(self, data: Any) -> None:
-        await self._change_state("enable")
+        await self._change_state("enable", data)
 
     async def do_disable(self, data: Any) -> None:
-        await self._change_state("disable")
+        await self._change_state("disable", data)
 
     async def do_standby(self, data: Any) -> None:
-        await self._change_state("standby")
+        await self._change_state("standby", data)
 
     async def do_exitControl(self, data: Any) -> None:  # noqa: N802 - ts_salobj's name
-        await self._change_state("exitControl")
+        await self._change_state("exitControl", data)
+
+    # ts_salobj's life-cycle hooks: override what the CSC needs (each may raise to refuse)
+
+    async def begin_start(self, data: Any) -> None:
+        """Before STANDBY -> DISABLED."""
+
+    async def end_start(self, data: Any) -> None:
+        """After STANDBY -> DISABLED."""
+
+    async def begin_enable(self, data: Any) -> None:
+        """Before DISABLED -> ENABLED."""
+
+    async def end_enable(self, data: Any) -> None:
+        """After DISABLED -> ENABLED."""
+
+    async def begin_disable(self, data: Any) -> None:
+        """Before ENABLED -> DISABLED."""
+
+    async def end_disable(self, data: Any) -> None:
+        """After ENABLED -> DISABLED."""
+
+    async def begin_standby(self, data: Any) -> None:
+        """Before DISABLED or FAULT -> STANDBY."""
+
+    async def end_standby(self, data: Any) -> None:
+        """After DISABLED or FAULT -> STANDBY."""
+
+    async def begin_exitControl(self, data: Any) -> None:  # noqa: N802 - ts_salobj's name
+        """Before STANDBY -> OFFLINE."""
+
+    async def end_exitControl(self, data: Any) -> None:  # noqa: N802 - ts_salobj's name
+        """After STANDBY -> OFFLINE (then the CSC closes)."""
 
     async def fault(self, code: int, report: str, traceback: str = "") -> None:
         """Go to FAULT (from any state but OFFLINE), writing ``errorCode`` first."""
@@ -181,11 +316,15 @@ class BaseCsc(Controller):
         if self._state is not State.ENABLED:
             raise ExpectedError(f"{what or 'this command'} needs the ENABLED state, not {self._state.name}")
 
-    async def close(self) -> None:
+    async def close_tasks(self) -> None:
+        """Stop what the CSC runs (called by `close`; override it, calling this one)."""
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
+
+    async def close(self) -> None:
+        await self.close_tasks()
         self.log.removeHandler(self._log_handler)
         await super().close()
         if not self.done_task.done():

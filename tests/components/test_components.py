@@ -484,3 +484,82 @@ async def test_the_example_csc_is_ktest_whatever_the_xml_dir(monkeypatch: pytest
     finally:
         await csc.close()
         session.close()
+
+
+class LifeCycle(BaseCsc):
+    """Records ts_salobj's life-cycle hooks; ``refuse`` names a hook that raises."""
+
+    valid_simulation_modes = (0, 1)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.calls: list[str] = []
+        self.refuse = ""
+        self.simulated: list[int] = []
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    async def implement_simulation_mode(self, simulation_mode: int) -> None:
+        self.simulated.append(simulation_mode)
+
+    async def handle_summary_state(self) -> None:
+        self.calls.append(f"handle:{self.summary_state.name}")
+
+    def __getattribute__(self, name: str) -> object:
+        if name.startswith(("begin_", "end_")):
+
+            async def hook(data: object) -> None:
+                self.calls.append(name)
+                if name == self.refuse:
+                    raise ExpectedError(f"{name} refused")
+
+            return hook
+        return super().__getattribute__(name)
+
+
+async def test_the_life_cycle_hooks_run_as_ts_salobj_s() -> None:
+    session = new_session()
+    csc = LifeCycle(
+        KTEST, 1, session=session, initial_state=State.ENABLED, simulation_mode=1, allow_missing_callbacks=True
+    )
+    await csc.start_task
+    remote = Remote(KTEST, 1, session=session)
+    await remote.start_task
+    try:
+        # the initial state is reached by the commands, hooks included
+        assert csc.calls == [
+            "handle:STANDBY",
+            "begin_start",
+            "end_start",
+            "handle:DISABLED",
+            "begin_enable",
+            "end_enable",
+            "handle:ENABLED",
+        ]
+        assert csc.simulated == [1] and csc.simulation_mode == 1 and csc.disabled_or_enabled
+        assert (await remote.evt_simulationMode.aget(timeout=5)).mode == 1
+        versions = await remote.evt_softwareVersions.aget(timeout=5)
+        assert versions.cscVersion == "?" and versions.xmlVersion  # the ts_xml package's, or "?"
+        csc.calls.clear()
+        csc.refuse = "begin_disable"  # refused before: the state does not change
+        with pytest.raises(AckError, match="begin_disable refused"):
+            await remote.cmd_disable.start(timeout=5)
+        assert csc.summary_state is State.ENABLED and csc.calls == ["begin_disable"]
+        csc.calls.clear()
+        csc.refuse = "end_disable"  # refused after: the state goes back
+        with pytest.raises(AckError, match="end_disable refused"):
+            await remote.cmd_disable.start(timeout=5)
+        assert csc.summary_state is State.ENABLED and csc.calls == ["begin_disable", "end_disable"]
+        csc.refuse = ""
+        await remote.cmd_disable.start(timeout=5)
+        assert csc.summary_state is State.DISABLED and csc.calls[-1] == "handle:DISABLED"
+    finally:
+        await remote.close()
+        await csc.close()
+        session.close()
+
+
+def test_a_simulation_mode_the_csc_does_not_support_is_refused() -> None:
+    async def make() -> None:
+        LifeCycle(KTEST, 1, session=new_session(), simulation_mode=2, allow_missing_callbacks=True)
+
+    with pytest.raises(ValueError, match=r"simulation_mode=2 not in valid_simulation_modes=\(0, 1\)"):
+        asyncio.run(make())
