@@ -13,7 +13,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 _BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 _FROM_IMPORT = re.compile(r"^from (sal_kafka(?:\.\w+)?) import (?:\(([\w,\s]+)\)|([\w, ]+))", re.MULTILINE)
 _ATTRIBUTE = re.compile(r"\bsal_kafka\.([A-Za-z]\w*)(?:\.([A-Za-z]\w*))?")
-NAMESPACES = ("wire", "schemas", "types", "testing", "observe", "sinks")
+NAMESPACES = ("wire", "schemas", "types", "testing", "observe", "sinks", "components")
 
 
 def _names(code: str) -> set[tuple[str, str]]:

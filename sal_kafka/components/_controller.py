@@ -12,7 +12,16 @@ from ..errors import ConfigError
 from ..kafka import KafkaConfig, Session
 from ..schemas._model import ComponentInfo
 from ._io import ComponentIO, user_host
-from ._topics import AckReader, ControllerCommand, ReadTopic, RemoteCommand, WriteTopic
+from ._topics import (
+    AckReader,
+    ControllerCommand,
+    ControllerEvent,
+    ControllerTelemetry,
+    RemoteCommand,
+    RemoteEvent,
+    RemoteTelemetry,
+    WriteTopic,
+)
 
 __all__ = ["Controller", "Remote", "parse_auth_list"]
 
@@ -125,7 +134,8 @@ class Controller(_Component):
         self.command_names = sorted(t.attr_name[4:] for t in topics if t.kind == "command")
         for topic in topics:
             if topic.kind in ("event", "telemetry"):
-                setattr(self, topic.attr_name, WriteTopic(self.io, topic.attr_name))
+                kind = ControllerEvent if topic.kind == "event" else ControllerTelemetry
+                setattr(self, topic.attr_name, kind(self.io, topic.attr_name))
         if not write_only and self.command_names:
             ack = WriteTopic(self.io, "ack_ackcmd")
             sal_names = sorted(t.sal_name for t in topics)
@@ -274,7 +284,8 @@ class Remote(_Component):
         for topic in topics:
             bare = topic.attr_name[4:]
             if topic.kind in ("event", "telemetry") and (wanted is None or bare in wanted) and bare not in unwanted:
-                setattr(self, topic.attr_name, ReadTopic(self.io, topic.attr_name))
+                kind = RemoteEvent if topic.kind == "event" else RemoteTelemetry
+                setattr(self, topic.attr_name, kind(self.io, topic.attr_name))
         self.command_names = sorted(t.attr_name[4:] for t in topics if t.kind == "command")
         if not readonly and self.command_names:
             #: the acknowledgements of this remote's own commands

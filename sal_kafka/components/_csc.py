@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import enum
 import logging
+import signal
 import traceback
+from collections.abc import Sequence
 from typing import Any
 
 from ..kafka import KafkaConfig, Session
@@ -137,6 +141,10 @@ class BaseCsc(Controller):
 
     version = "?"
     valid_simulation_modes: tuple[int, ...] = (0,)
+    #: whether `make_from_cmd_line` offers ``--state`` (as ts_salobj's class attribute)
+    enable_cmdline_state = False
+    #: the help of ``--simulate`` (None: ts_salobj's)
+    simulation_help: str | None = None
     generic_commands = Controller.generic_commands | frozenset(TRANSITIONS)
 
     def __init__(
@@ -315,6 +323,113 @@ class BaseCsc(Controller):
         """Raise `ExpectedError` unless ENABLED (for commands that need it)."""
         if self._state is not State.ENABLED:
             raise ExpectedError(f"{what or 'this command'} needs the ENABLED state, not {self._state.name}")
+
+    # ------------------------------------------------------------------ as its own program
+
+    @classmethod
+    def make_from_cmd_line(
+        cls, index: int | type[enum.IntEnum] | bool | None, *, argv: Sequence[str] | None = None, **kwargs: Any
+    ) -> BaseCsc:
+        """Make the CSC from command-line arguments, as ts_salobj's does.
+
+        Parameters
+        ----------
+        index : int, IntEnum class, True or None
+            ``True``: a required ``index`` argument (any nonzero int); an `enum.IntEnum`
+            class: a required ``index`` among its values; an int: that index; None
+            or 0: not indexed.
+        argv : sequence of str, optional
+            The arguments (default ``sys.argv[1:]``).
+        **kwargs
+            More keyword arguments of the CSC's constructor.
+
+        The arguments: ``index``, ``--loglevel``, ``--state`` (when
+        `enable_cmdline_state`), ``--simulate`` (when `valid_simulation_modes` has
+        more than one mode: a flag for ``(0, N)``, else a choice), ``--version``,
+        and what `add_arguments` adds (`add_kwargs_from_args` turns them into
+        keyword arguments).
+        """
+        parser = argparse.ArgumentParser(f"Run {cls.__name__}")
+        if index is True:
+            parser.add_argument("index", type=int, help="SAL index")
+        elif isinstance(index, type) and issubclass(index, enum.IntEnum):
+            names = ", ".join(f"{item.value}: {item.name.lower()}" for item in index)
+            parser.add_argument(
+                "index", type=int, choices=[int(item) for item in index], help=f"SAL index, one of: {names}"
+            )
+        parser.add_argument("--loglevel", type=int, help="log level: error=40, warning=30, info=20, debug=10")
+        if cls.enable_cmdline_state:
+            parser.add_argument(
+                "--state",
+                choices=["offline", "standby", "disabled", "enabled"],
+                dest="initial_state",
+                help="initial state",
+            )
+        modes = tuple(cls.valid_simulation_modes)
+        if len(modes) > 1:
+            default = 0 if 0 in modes else modes[0]
+            if default == 0 and len(modes) == 2:
+                other = next(m for m in modes if m != 0)
+                parser.add_argument(
+                    "--simulate",
+                    action="store_const",
+                    const=other,
+                    default=0,
+                    help=cls.simulation_help or "run in simulation mode?",
+                )
+            else:
+                parser.add_argument(
+                    "--simulate",
+                    type=int,
+                    choices=modes,
+                    default=default,
+                    help=cls.simulation_help or "simulation mode",
+                )
+        parser.add_argument("--version", action="version", version=cls.version)
+        cls.add_arguments(parser)
+        args = parser.parse_args(argv)
+        if hasattr(args, "index"):
+            kwargs["index"] = args.index
+        elif index and index is not True:
+            kwargs["index"] = int(index)  # type: ignore[arg-type]
+        if len(modes) > 1:
+            kwargs["simulation_mode"] = args.simulate
+        if getattr(args, "initial_state", None) is not None:
+            kwargs["initial_state"] = State[args.initial_state.upper()]
+        cls.add_kwargs_from_args(args=args, kwargs=kwargs)
+        csc = cls(**kwargs)
+        if args.loglevel is not None:
+            csc.log.setLevel(args.loglevel)
+        return csc
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Add the CSC's own arguments to `make_from_cmd_line`'s parser (override it)."""
+
+    @classmethod
+    def add_kwargs_from_args(cls, args: argparse.Namespace, kwargs: dict[str, Any]) -> None:
+        """Turn the arguments `add_arguments` added into constructor keywords (override it)."""
+
+    @classmethod
+    async def amain(cls, index: int | type[enum.IntEnum] | bool | None, **kwargs: Any) -> None:
+        """Make the CSC from the command line and run it until ``exitControl``, SIGTERM or
+        SIGINT: ``asyncio.run(MyCsc.amain(index=True))`` is a CSC's whole program."""
+        csc = cls.make_from_cmd_line(index, **kwargs)
+        loop = asyncio.get_running_loop()
+
+        def done() -> None:
+            if not csc.done_task.done():
+                csc.done_task.set_result(None)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, done)
+        try:
+            await csc.start_task
+            await csc.done_task
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            await csc.close()
 
     async def close_tasks(self) -> None:
         """Stop what the CSC runs (called by `close`; override it, calling this one)."""

@@ -292,6 +292,22 @@ class WriteTopic(_Topic):
         return self.DataType(**sent)
 
 
+class ControllerEvent(WriteTopic):
+    """An event a Controller writes (ts_salobj's ``ControllerEvent``)."""
+
+
+class ControllerTelemetry(WriteTopic):
+    """Telemetry a Controller writes (ts_salobj's ``ControllerTelemetry``)."""
+
+
+class RemoteEvent(ReadTopic):
+    """An event a Remote reads (ts_salobj's ``RemoteEvent``)."""
+
+
+class RemoteTelemetry(ReadTopic):
+    """Telemetry a Remote reads (ts_salobj's ``RemoteTelemetry``)."""
+
+
 class ControllerCommand(ReadTopic):
     """A command a Controller receives; with a `callback`, each is acknowledged.
 

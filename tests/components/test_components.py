@@ -9,6 +9,7 @@ import asyncio
 import os
 import threading
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -563,3 +564,86 @@ def test_a_simulation_mode_the_csc_does_not_support_is_refused() -> None:
 
     with pytest.raises(ValueError, match=r"simulation_mode=2 not in valid_simulation_modes=\(0, 1\)"):
         asyncio.run(make())
+
+
+class FromCommandLine(BaseCsc):
+    """A ts_salobj-style CSC: ``__init__(index, initial_state, simulation_mode)``."""
+
+    valid_simulation_modes = (0, 1)
+    enable_cmdline_state = True
+    version = "1.2.3"
+
+    def __init__(self, index: int, initial_state: State = State.STANDBY, simulation_mode: int = 0, **kw: object):
+        self.extra = kw.pop("extra", None)
+        super().__init__(
+            name=KTEST,
+            index=index,
+            initial_state=initial_state,
+            simulation_mode=simulation_mode,
+            allow_missing_callbacks=True,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        parser.add_argument("--extra", default="none")
+
+    @classmethod
+    def add_kwargs_from_args(cls, args: Any, kwargs: dict[str, Any]) -> None:
+        kwargs["extra"] = args.extra
+
+
+async def test_make_from_cmd_line_takes_ts_salobj_s_arguments() -> None:
+    session = new_session()
+    csc = FromCommandLine.make_from_cmd_line(
+        True,
+        argv=["3", "--simulate", "--state", "disabled", "--loglevel", "10", "--extra", "x"],
+        session=session,
+    )
+    try:
+        await csc.start_task
+        assert (csc.io.index, csc.simulation_mode, csc.summary_state, csc.extra) == (3, 1, State.DISABLED, "x")
+        assert csc.log.level == 10
+    finally:
+        await csc.close()
+        session.close()
+    with pytest.raises(SystemExit):  # argparse refuses, as ts_salobj's
+        FromCommandLine.make_from_cmd_line(True, argv=["3", "--state", "nowhere"], session=new_session())
+
+
+async def test_amain_runs_the_csc_until_exit_control(monkeypatch: pytest.MonkeyPatch) -> None:
+    session = new_session()
+    monkeypatch.setattr("sys.argv", ["my_csc", "2"])
+    task = asyncio.ensure_future(FromCommandLine.amain(index=True, session=session))
+    remote = Remote(KTEST, 2, session=session)
+    await remote.start_task
+    try:
+        await remote.cmd_exitControl.start(timeout=10)
+        await asyncio.wait_for(task, 10)  # the program ends
+    finally:
+        await remote.close()
+        session.close()
+
+
+def test_ts_salobj_s_names_for_topics_and_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sal_kafka import components
+
+    async def check() -> None:
+        session = new_session()
+        async with Controller(KTEST, 1, session=session) as controller, Remote(KTEST, 1, session=session) as remote:
+            assert isinstance(controller.evt_scalars, components.ControllerEvent)
+            assert isinstance(controller.tel_scalars, components.ControllerTelemetry)
+            assert isinstance(remote.evt_scalars, components.RemoteEvent)
+            assert isinstance(remote.tel_scalars, components.RemoteTelemetry)
+            assert isinstance(remote.evt_scalars, components.ReadTopic)  # as ts_salobj's hierarchy
+            assert isinstance(controller.salinfo, components.SalInfo)
+        session.close()
+
+    asyncio.run(check())
+    import time as _time
+
+    assert abs(components.current_tai() - (_time.time() + 37.0)) < 1.0
+    monkeypatch.delenv("SAL_KAFKA_TOPIC_SUBNAME", raising=False)
+    monkeypatch.delenv("LSST_TOPIC_SUBNAME", raising=False)
+    first, second = components.set_random_topic_subname(), components.set_random_topic_subname()
+    assert first != second and first.startswith("test_") and KafkaConfig.from_env().topic_subname == second
