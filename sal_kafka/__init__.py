@@ -21,6 +21,7 @@ from .classes._build import attrs_class, dataclass_class, enum_class, msgspec_cl
 from .codec._codec import Codec
 from .components import (
     BaseCsc,
+    ConfigurableCsc,
     Controller,
     ExpectedError,
     Remote,
@@ -93,6 +94,7 @@ __all__ = [
     "Controller",
     "Remote",
     "BaseCsc",
+    "ConfigurableCsc",
     "SalRetCode",
     "State",
     "ExpectedError",

@@ -5,6 +5,7 @@ import uuid
 
 from .._public import set_public_module
 from ..codec._time import tai_now as current_tai
+from ._configurable import ConfigurableCsc
 from ._controller import Controller, Remote
 from ._csc import STATE_PATHS, TRANSITIONS, BaseCsc
 from ._enums import ExpectedError, SalRetCode, State
@@ -36,6 +37,7 @@ __all__ = [
     "Controller",
     "Remote",
     "BaseCsc",
+    "ConfigurableCsc",
     "TRANSITIONS",
     "SalRetCode",
     "State",

@@ -140,6 +140,7 @@ class BaseCsc(Controller):
     """
 
     version = "?"
+    _start_override = ""
     valid_simulation_modes: tuple[int, ...] = (0,)
     #: whether `make_from_cmd_line` offers ``--state`` (as ts_salobj's class attribute)
     enable_cmdline_state = False
@@ -207,8 +208,11 @@ class BaseCsc(Controller):
         await self.set_simulation_mode(self._simulation_mode)
         await self._report_state()
         for command in state_path(self._state, self._initial_state):
+            data = getattr(self, f"cmd_{command}").DataType()
+            if command == "start" and hasattr(data, "configurationOverride"):
+                data.configurationOverride = self._start_override  # a ConfigurableCsc's override
             try:  # as ts_salobj: a failure is logged, and the CSC stays usable where it is
-                await getattr(self, f"do_{command}")(getattr(self, f"cmd_{command}").DataType())
+                await getattr(self, f"do_{command}")(data)
             except Exception:
                 self.log.exception("failed in start on the %s transition to %s", command, self._initial_state.name)
                 break

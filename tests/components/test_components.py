@@ -20,6 +20,7 @@ from sal_kafka import (
     Codec,
     ComponentInfo,
     ConfigError,
+    ConfigurableCsc,
     Controller,
     ExpectedError,
     KafkaConfig,
@@ -618,6 +619,7 @@ async def test_amain_runs_the_csc_until_exit_control(monkeypatch: pytest.MonkeyP
     remote = Remote(KTEST, 2, session=session)
     await remote.start_task
     try:
+        await remote.evt_summaryState.aget(timeout=10)  # the CSC is up (it reads commands from now on)
         await remote.cmd_exitControl.start(timeout=10)
         await asyncio.wait_for(task, 10)  # the program ends
     finally:
@@ -647,3 +649,98 @@ def test_ts_salobj_s_names_for_topics_and_helpers(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("LSST_TOPIC_SUBNAME", raising=False)
     first, second = components.set_random_topic_subname(), components.set_random_topic_subname()
     assert first != second and first.startswith("test_") and KafkaConfig.from_env().topic_subname == second
+
+
+CONFIG_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "KTest v1",
+    "type": "object",
+    "properties": {"speed": {"type": "number"}, "name": {"type": "string"}, "limits": {"type": "object"}},
+    "required": ["speed", "name"],
+    "additionalProperties": False,
+}
+
+
+class Configured(ConfigurableCsc):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.configs: list[Any] = []
+        super().__init__(KTEST, 1, config_schema=CONFIG_SCHEMA, allow_missing_callbacks=True, **kwargs)
+
+    @staticmethod
+    def get_config_pkg() -> str:
+        return "ts_config_test"
+
+    async def configure(self, config: Any) -> None:
+        self.configs.append(config)
+
+
+@pytest.fixture
+def config_pkg(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    folder = tmp_path / "KTest" / "v1"
+    folder.mkdir(parents=True)
+    (folder / "_init.yaml").write_text("speed: 1.0\nname: init\nlimits: {low: 1, high: 9}\n")
+    (folder / "_summit.yaml").write_text("name: summit\n")
+    (folder / "fast.yaml").write_text("speed: 5.5\nlimits: {high: 20}\n")
+    (folder / "bad.yaml").write_text("speed: fast\n")
+    (folder / "list.yaml").write_text("- 1\n- 2\n")
+    monkeypatch.setenv("TS_CONFIG_TEST_DIR", str(tmp_path))
+    monkeypatch.setenv("LSST_SITE", "summit")
+    return folder
+
+
+async def test_a_configurable_csc_reads_validates_and_applies_its_configuration(config_pkg: Any) -> None:
+    """Before: ``start configurationOverride=foo.yaml`` was accepted and ignored, and
+    configurationsAvailable / configurationApplied were never written."""
+    session = new_session()
+    csc = Configured(session=session)
+    await csc.start_task
+    remote = Remote(KTEST, 1, session=session)
+    await remote.start_task
+    try:
+        assert csc.config_dir == config_pkg.resolve() and csc.schema_version == "v1"
+        available = await remote.evt_configurationsAvailable.aget(timeout=5)
+        assert available.overrides == "bad.yaml,fast.yaml,list.yaml" and available.schemaVersion == "v1"
+        assert available.url == config_pkg.resolve().as_uri()
+        with pytest.raises(AckError, match=r"refused by the schema: 'fast' is not of type 'number' - at \$.speed"):
+            await remote.cmd_start.set_start(configurationOverride="bad.yaml", timeout=5)
+        with pytest.raises(AckError, match="does not hold a mapping"):
+            await remote.cmd_start.set_start(configurationOverride="list.yaml", timeout=5)
+        with pytest.raises(AckError, match="nosuch.yaml' does not exist"):
+            await remote.cmd_start.set_start(configurationOverride="nosuch.yaml", timeout=5)
+        with pytest.raises(AckError, match="must not start with '_'"):
+            await remote.cmd_start.set_start(configurationOverride="_init.yaml", timeout=5)
+        assert csc.summary_state is State.STANDBY and csc.configs == []  # refused: nothing applied
+        await remote.cmd_start.set_start(configurationOverride="fast.yaml", timeout=5)
+        assert csc.summary_state is State.DISABLED
+        (config,) = csc.configs  # _init, then the site's file, then the override; mappings merged
+        assert (config.speed, config.name, config.limits) == (5.5, "summit", {"low": 1, "high": 20})
+        applied = await remote.evt_configurationApplied.next(flush=False, timeout=5)
+        assert applied.configurations == "_init.yaml,_summit.yaml,fast.yaml" and applied.schemaVersion == "v1"
+    finally:
+        await remote.close()
+        await csc.close()
+        session.close()
+
+
+async def test_a_configurable_csc_s_initial_state_uses_its_override(config_pkg: Any) -> None:
+    session = new_session()
+    csc = Configured(session=session, initial_state=State.ENABLED, override="fast.yaml")
+    try:
+        await csc.start_task
+        assert csc.summary_state is State.ENABLED and csc.configs[0].speed == 5.5
+    finally:
+        await csc.close()
+        session.close()
+
+
+def test_a_configurable_csc_says_what_its_configuration_lacks(config_pkg: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def make(**kwargs: Any) -> None:
+        Configured(session=new_session(), **kwargs)
+
+    monkeypatch.delenv("LSST_SITE")
+    with pytest.raises(ConfigError, match=r"\$LSST_SITE is not set"):
+        asyncio.run(make())
+    monkeypatch.setenv("LSST_SITE", "summit")
+    monkeypatch.setenv("TS_CONFIG_TEST_DIR", "/nonexistent")
+    with pytest.raises(ConfigError, match=r"/nonexistent/KTest/v1 \(\$TS_CONFIG_TEST_DIR/KTest/v1\) does not exist"):
+        asyncio.run(make())
