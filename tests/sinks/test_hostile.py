@@ -13,7 +13,6 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -27,25 +26,10 @@ from sal_kafka.codec._keys import message_key
 from sal_kafka.registry import RegistryConfig
 from sal_kafka.sinks import PostgresSink, SinkError
 from sal_kafka.sinks.postgres._tables import schema_of
-from sal_kafka.testing import EmbeddedPostgres, Stack, TcpProxy, sample_record
+from sal_kafka.testing import Stack, TcpProxy, sample_record
 from tests.conftest import BUNDLED
-from tests.sinks import with_search_path
 
 pytestmark = [pytest.mark.broker, pytest.mark.server]
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[EmbeddedPostgres]:
-    with EmbeddedPostgres() as server:
-        yield server
-
-
-@pytest.fixture
-def database(postgres: EmbeddedPostgres, kafka_config: KafkaConfig) -> str:
-    name = kafka_config.topic_subname.lower()
-    with psycopg.connect(postgres.url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    return with_search_path(postgres.url.replace("/postgres?", f"/{name}?"), kafka_config.topic_subname)
 
 
 def rows(url: str, query: str) -> list[tuple[Any, ...]]:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -26,21 +25,6 @@ from tests.sinks import with_search_path
 pytestmark = [pytest.mark.broker, pytest.mark.server]
 
 KTEST = ComponentInfo.load("KTest", BUNDLED)
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[EmbeddedPostgres]:
-    with EmbeddedPostgres() as server:
-        yield server
-
-
-@pytest.fixture
-def database(postgres: EmbeddedPostgres, kafka_config: KafkaConfig) -> Iterator[str]:
-    """A database of its own for the test (named after its topic sub-namespace)."""
-    name = kafka_config.topic_subname.lower()
-    with psycopg.connect(postgres.url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    yield with_search_path(postgres.url.replace("/postgres?", f"/{name}?"), kafka_config.topic_subname)
 
 
 def rows(url: str, sql: str) -> list[tuple[object, ...]]:

@@ -19,20 +19,13 @@ from typing import Any, Final
 import attrs
 import fastavro
 
-try:
-    import psycopg
-except ImportError as exc:  # an extra: say which
-    from ..._util import missing
-
-    raise missing("psycopg", "sink", "the PostgreSQL sink (sal_kafka.sinks)") from exc
-from psycopg import sql
-
 from ...errors import SinkError, SinkUnavailableError
 from ...kafka import KafkaConfig, Received, Session
 from ...kafka._lookups import SchemaPending
 from ...schemas._model import ComponentInfo, TopicInfo
 from .._runner import Batch, SetAside, SinkRunner, SinkStats
 from ._arrays import register_array_dumpers
+from ._driver import psycopg, sql
 from ._tables import Column, Table, avro_sql_type, identifier, table_of
 
 __all__ = [

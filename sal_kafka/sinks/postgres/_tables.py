@@ -29,16 +29,10 @@ from typing import Final
 
 import attrs
 
-try:
-    from psycopg import sql
-except ImportError as exc:  # an extra: say which
-    from ..._util import missing
-
-    raise missing("psycopg", "sink", "the PostgreSQL sink (sal_kafka.sinks)") from exc
-
 from ...errors import SinkError
 from ...schemas._model import FieldInfo, TopicInfo
 from ...schemas._saltypes import SAL_TYPE_TABLE, SalType
+from ._driver import sql
 
 __all__ = [
     "Column",
