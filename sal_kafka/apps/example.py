@@ -60,7 +60,9 @@ class ExampleCsc(BaseCsc):
 
     async def do_wait(self, data: Any) -> None:
         """Wait ``duration`` seconds (acknowledged as in progress), then finish with ``ack``
-        (CMD_COMPLETE when 0 or 303; any other code fails the command)."""
+        (CMD_COMPLETE when 0 or 303; any other code fails the command). ENABLED only, as
+        the CSC's other own commands (ts_salobj's standard-transition check expects it)."""
+        self.assert_enabled("wait")
         if data.duration > 0:
             await self.cmd_wait.ack_in_progress(data, timeout=data.duration)
             await asyncio.sleep(data.duration)

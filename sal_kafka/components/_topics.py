@@ -160,6 +160,15 @@ class ReadTopic(_Topic):
         self._queue.clear()
         self._arrived.clear()
 
+    def keep_latest(self) -> None:
+        """Empty the queue but for the newest message (the current value of a state event,
+        as a test helper wants it next)."""
+        latest = self._latest
+        self.flush()
+        if latest is not None:
+            self._queue.append(latest)
+            self._arrived.set()
+
     async def aget(self, timeout: float | None = None) -> Any:
         """The newest message; wait for the first if none arrived yet.
 
