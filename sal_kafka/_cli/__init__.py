@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..errors import SalKafkaError
-from . import _codegen, _component, _dev, _grafana, _kafka, _registry, _schemas, _sink
+from . import _codegen, _commander, _component, _dev, _grafana, _kafka, _registry, _schemas, _sink
 
 __all__ = ["main"]
 
@@ -19,6 +19,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]
     _registry.add_parser,
     _kafka.add_parser,
     _component.add_parser,
+    _commander.add_parser,
     _grafana.add_parser,
     _sink.add_parser,
     _sink.add_hostmetrics_parser,

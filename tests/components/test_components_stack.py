@@ -191,3 +191,25 @@ async def test_topics_deleted_under_running_components_are_created_again(csc: Ka
         assert (await remote.cmd_enable.start(timeout=20)).ack == SalRetCode.CMD_COMPLETE
     finally:
         await remote.close()
+
+
+def test_the_interactive_commander(csc: KafkaConfig, stack: Stack) -> None:
+    """``sal-kafka commander KTest:1``: commands typed, acks and events printed (ts_salobj's CscCommander)."""
+    env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=csc.topic_subname)
+    typed = "help\nstart\nenable\nsetScalars int0=7 string0=typed\nnosuch\nsetScalars int00=1\nexit\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "sal_kafka", "commander", "KTest:1"],
+        input=typed,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    out = done.stdout
+    assert done.returncode == 0, done.stderr
+    assert "commanding KTest:1" in out and "  setScalars boolean0= byte0=" in out  # help: commands and fields
+    assert out.count("CMD_COMPLETE: error=0 result='Done'") == 3
+    assert "evt summaryState: summaryState=2" in out  # ENABLED, as it arrived
+    assert "evt scalars:" in out and "int0=7" in out and "string0='typed'" in out
+    assert "error: no command 'nosuch'; help lists them" in out
+    assert "error: KTest.cmd_setScalars has no field 'int00'" in out  # and the commander went on
