@@ -744,3 +744,15 @@ def test_a_configurable_csc_says_what_its_configuration_lacks(config_pkg: Any, m
     monkeypatch.setenv("TS_CONFIG_TEST_DIR", "/nonexistent")
     with pytest.raises(ConfigError, match=r"/nonexistent/KTest/v1 \(\$TS_CONFIG_TEST_DIR/KTest/v1\) does not exist"):
         asyncio.run(make())
+
+
+def test_the_salobj_namespace_is_ts_salobj_s_names_for_sal_kafka_s_objects() -> None:
+    """``from sal_kafka import salobj`` is the one import a ported CSC changes."""
+    from sal_kafka import components, salobj, testing
+
+    assert salobj.BaseCsc is components.BaseCsc and salobj.ConfigurableCsc is components.ConfigurableCsc
+    assert salobj.BaseCscTestCase is testing.BaseCscTestCase  # loaded on first use
+    assert salobj.set_test_topic_subname is components.set_random_topic_subname
+    assert all(getattr(salobj, name) is not None for name in salobj.__all__)
+    with pytest.raises(AttributeError, match="has no attribute 'nosuch'"):
+        salobj.nosuch  # noqa: B018
