@@ -117,8 +117,8 @@ def test_dev_keep_with_three_brokers_leaves_a_cluster_running(tmp_path: Path) ->
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        # a graceful stop of all three nodes at once waits on a quorum that is going away:
-        # 20 s to over a minute here (docs/kafka.md)
+        # before controlled.shutdown.enable=false, the last node waited for a quorum that
+        # was going away, minutes here (docs/kafka.md); now a few seconds
         deadline = time.monotonic() + 150
         while any(_alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -217,6 +217,12 @@ class KafkaCluster:
             # compaction is checked by tests: the cleaner looks every second
             "log.cleaner.backoff.ms": 1000,
         }
+        if len(self.nodes) > 1:
+            # an embedded cluster is stopped whole (`kill` of every node, as `dev --keep`
+            # prints): a node's controlled shutdown asks controllers that are stopping
+            # too, and the last one waited for them for minutes; acks=all messages are on
+            # two replicas already, so nothing acknowledged depends on the hand-over
+            props["controlled.shutdown.enable"] = "false"
         if node.sasl_port is not None:
             props["listeners"] += f",SASL_PLAINTEXT://127.0.0.1:{node.sasl_port}"
             props["advertised.listeners"] += f",SASL_PLAINTEXT://127.0.0.1:{node.sasl_port}"
