@@ -46,6 +46,10 @@ CONSUMER_SETTINGS: dict[str, Any] = {
 }
 
 
+#: seconds between the reading thread's notes of its lags (`Reader.lags`)
+LAGS_INTERVAL = 1.0
+
+
 class Reader:
     """Reads one or more topics of a component instance (or all instances).
 
@@ -149,6 +153,8 @@ class Reader:
         self._buffer: deque[Any] = deque()  # raw Kafka messages, and decoded history
         self._history = History()
         self._held: dict[tuple[str, int], int] = {}  # partition: the schema id it waits for
+        self._lags: list[tuple[str, int, int]] = []
+        self._lags_at = 0.0
         self._schemas = session.writer_schemas
         if create_topics:
             session.ensure_topics(self.topics)
@@ -327,6 +333,10 @@ class Reader:
                     messages = [first, *consumer.consume(num_messages=499, timeout=0)]
         except KafkaException as exc:
             raise KafkaIOError(f"reading from {self.config.bootstrap_servers}: {exc}") from None
+        if _monotonic() - self._lags_at >= LAGS_INTERVAL:
+            # noted here, on the reading thread: a metrics scrape must never call the
+            # consumer (librdkafka serializes calls behind a running poll: scrapes hung)
+            self._lags, self._lags_at = lags(consumer), _monotonic()
         if messages:
             self._watch.back()
             self._take(messages)
@@ -378,8 +388,9 @@ class Reader:
 
     def lags(self) -> list[tuple[str, int, int]]:
         """``(kafka topic, partition, high watermark - position)`` of every assigned partition,
-        from librdkafka's cached watermarks (no request to the broker)."""
-        return [] if self._closed else lags(self.consumer)
+        as the reading thread last noted them (every `LAGS_INTERVAL` s while it reads):
+        any thread may ask, and the consumer is never called (it would wait behind a poll)."""
+        return [] if self._closed else list(self._lags)
 
     @property
     def held(self) -> dict[tuple[str, int], int]:

@@ -218,3 +218,35 @@ def test_the_dashboard_and_the_alerts_name_only_metrics_that_exist(tmp_path: Pat
     path.write_text(yaml.safe_dump(recording))
     done = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_scrape_never_waits_for_a_reader_s_poll(stack: Stack, kafka_config: KafkaConfig) -> None:
+    """Before: the collector called the consumer (``lags()`` -> ``assignment()``), which
+    librdkafka serializes behind a running ``poll()``: a reader's endpoint did not answer
+    in 20 s. Now lags are noted by the reading thread; a scrape answers in milliseconds."""
+    import threading
+
+    metrics = Metrics()
+    host, port = serve_metrics(0, metrics)
+    url = f"http://{host}:{port}/metrics"
+    with Session(kafka_config, metrics=metrics) as session:
+        mirror = ComponentInfo.load("KMirror", BUNDLED, kafka_config.topic_subname)
+        with Writer(mirror, "tel_inclinometer", session=session) as writer:
+            for i in range(20):
+                writer.write(inclinometerAngle=float(i))
+        reader = Reader(mirror, ["tel_inclinometer"], session=session, start="beginning")
+        while reader.next(0.5) is not None:
+            pass
+        reader.next(1.5)  # idle: the reading thread notes its lags (every second)
+        blocked = threading.Thread(target=reader.next, args=(4.0,))  # an idle poll of 4 s
+        blocked.start()
+        time.sleep(0.3)
+        took = []
+        for _ in range(5):
+            start = time.monotonic()
+            families = scrape(url)
+            took.append(time.monotonic() - start)
+        blocked.join()
+        reader.close()
+    assert max(took) < 1.0, took  # not behind the 4 s poll
+    assert value(families, "sal_kafka_consumer_lag_messages", component="KMirror", partition="0") == 0
