@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from time import monotonic as _monotonic
 from time import time as _time
 from types import SimpleNamespace
 from typing import Any
@@ -25,11 +24,13 @@ from ..errors import SalKafkaError
 from ..options import Arrays, Postprocess
 from ..schemas._model import TopicInfo
 from ._received import ReaderStats, Received
-from ._session import Session
+from ._session import RateLimit, Session
 
 __all__ = ["Decoder"]
 
-log = logging.getLogger("sal_kafka.reader")
+#: undecodable messages: the first of each topic and kind, then a count once a minute
+undecodable_log = logging.getLogger("sal_kafka.reader.undecodable")
+undecodable_log.addFilter(RateLimit(period=60.0))
 
 
 def _class_of(topic: TopicInfo, postprocess: Postprocess) -> Callable[..., Any] | None:
@@ -59,7 +60,6 @@ class Decoder:
     ) -> None:
         self.stats = stats
         self.on_undecodable = on_undecodable
-        self._warned: dict[tuple[str, str], list[float]] = {}  # (topic, kind): [last logged, since then]
         self.index = index
         self.attr_names = {t.kafka_name: t.attr_name for t in topics}
         # per Kafka topic, what decoding a message needs: one lookup per message
@@ -125,22 +125,14 @@ class Decoder:
 
     def _report(self, name: str, message: Any, exc: Exception) -> None:
         """Log the first undecodable message of a topic and kind, then a count a minute."""
-        key = (name, type(exc).__name__)
-        seen = self._warned.get(key)
-        now = _monotonic()
-        if seen is not None and now - seen[0] < 60.0:
-            seen[1] += 1
-            return
-        more = f" ({seen[1]} more of this kind in the last minute)" if seen and seen[1] else ""
-        log.warning(
-            "undecodable message on %s [%d] at offset %d: %s%s; counted (undecodable), logged once a minute",
+        undecodable_log.warning(
+            "undecodable message on %s [%d] at offset %d: %s; counted (undecodable), logged once a minute",
             name,
             message.partition(),
             message.offset(),
             exc,
-            more,
+            extra={"rate_key": f"{name} {type(exc).__name__}"},
         )
-        self._warned[key] = [now, 0]
 
     def topic_counts(self) -> dict[str, tuple[int, int, int]]:
         """``{attr_name: (messages, bytes, undecodable)}`` received per topic."""

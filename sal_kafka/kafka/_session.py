@@ -37,7 +37,8 @@ class RateLimit(logging.Filter):
 
     librdkafka repeats a failure on every reconnect attempt (a broker that is
     down gives a line every few ms per client); the first says it, a count says
-    how long it went on.
+    how long it went on. A record's kind is its ``rate_key`` when it has one
+    (``extra={"rate_key": ...}``), else what its text says after the client's name.
     """
 
     def __init__(self, period: float = 30.0) -> None:
@@ -49,7 +50,7 @@ class RateLimit(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         # the kind: the facility and what follows the client's name (no timestamps, same host)
         text = record.getMessage()
-        kind = text.split("]: ", 1)[-1][:80]
+        kind = str(getattr(record, "rate_key", None) or text.split("]: ", 1)[-1][:80])
         now = time.monotonic()
         with self._lock:
             last, held = self._last.get(kind, (0.0, 0))

@@ -185,3 +185,22 @@ def test_librdkafka_lines_are_rate_limited() -> None:
     limit.period = 0.0  # the period is over: shown again, with the count of those held back
     again = record(line)
     assert limit.filter(again) and again.getMessage().endswith("(192 more like it in the last 0 s)")
+
+
+def test_undecodable_messages_are_logged_once_per_topic_and_kind_a_minute() -> None:
+    """Each undecodable message has its own offset in its text: the kind is the record's
+    ``rate_key`` (topic and error type), so a stream of them is one line and a count."""
+    import logging
+
+    from sal_kafka.kafka._session import RateLimit
+
+    limit = RateLimit(period=60.0)
+
+    def record(offset: int, key: str) -> logging.LogRecord:
+        r = logging.LogRecord("x", logging.WARNING, __file__, 1, f"undecodable at offset {offset}", (), None)
+        r.rate_key = key
+        return r
+
+    assert limit.filter(record(0, "t WireFormatError"))
+    assert not any(limit.filter(record(i, "t WireFormatError")) for i in range(1, 2000))
+    assert limit.filter(record(5, "t CodecError"))  # another kind
