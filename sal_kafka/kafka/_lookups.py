@@ -62,7 +62,6 @@ class WriterSchemas:
         self.registry = registry
         self.miss_ttl = miss_ttl
         self.wait = wait
-        self._found: dict[int, dict[str, Any]] = {}
         self._missing: dict[int, float] = {}  # id: until (monotonic)
         self._failed: dict[int, tuple[float, float, str]] = {}  # id: (retry at, delay, reason)
         self._pending: dict[int, Future[None]] = {}
@@ -72,7 +71,7 @@ class WriterSchemas:
         self.unreachable = 0  # of which the registry did not answer
 
     def __call__(self, schema_id: int) -> dict[str, Any] | None:
-        found = self._found.get(schema_id)
+        found = self.registry.cached_schema(schema_id)  # the registry client keeps what it found
         if found is not None:
             return found
         with self._lock:
@@ -90,14 +89,14 @@ class WriterSchemas:
         with self._lock:
             state = self._state(schema_id)
         if state == "found":
-            return self._found[schema_id]
+            return self.registry.cached_schema(schema_id)
         if state == "missing":
             return None
         raise SchemaPending(schema_id, self._failed[schema_id][2] if schema_id in self._failed else "being fetched")
 
     def _state(self, schema_id: int) -> str:
         """found, missing, pending (in flight), failed (before its retry time), or ask."""
-        if schema_id in self._found:
+        if self.registry.cached_schema(schema_id) is not None:
             return "found"
         until = self._missing.get(schema_id)
         if until is not None:
@@ -135,8 +134,6 @@ class WriterSchemas:
             self._failed.pop(schema_id, None)
             if schema is None:
                 self._missing[schema_id] = monotonic() + self.miss_ttl
-            else:
-                self._found[schema_id] = schema
 
     def close(self) -> None:
         if self._pool is not None:

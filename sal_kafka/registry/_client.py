@@ -177,6 +177,10 @@ class SchemaRegistry:
             found = self._schemas[schema_id] = json.loads(text or "null")
         return found
 
+    def cached_schema(self, schema_id: int) -> dict[str, Any] | None:
+        """The schema of an id if `schema` found it before (no request), else None."""
+        return self._schemas.get(schema_id)
+
     def writer_schema(self, schema_id: int) -> dict[str, Any] | None:
         """`schema`, but None for an unknown id (for `Codec.decode_message`)."""
         try:

@@ -26,13 +26,20 @@ class FlakyRegistry:
         self.down = False
         self.slow = 0.0
         self.requests = 0
+        self.cache: dict[int, dict[str, Any]] = {}  # what was found, as the real client keeps it
 
     def writer_schema(self, schema_id: int) -> dict[str, Any] | None:
         self.requests += 1
         time.sleep(self.slow)
         if self.down:
             raise RegistryError("fetching schema id: registry unreachable or failing: ReadTimeout", url="http://x")
-        return self.schemas.get(schema_id)
+        found = self.schemas.get(schema_id)
+        if found is not None:
+            self.cache[schema_id] = found
+        return found
+
+    def cached_schema(self, schema_id: int) -> dict[str, Any] | None:
+        return self.cache.get(schema_id)
 
 
 def test_a_definite_miss_is_remembered_one_request_for_many_frames() -> None:
