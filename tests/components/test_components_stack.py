@@ -196,6 +196,14 @@ async def test_topics_deleted_under_running_components_are_created_again(csc: Ka
 def test_the_interactive_commander(csc: KafkaConfig, stack: Stack) -> None:
     """``sal-kafka commander KTest:1``: commands typed, acks and events printed (ts_salobj's CscCommander)."""
     env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=csc.topic_subname)
+    up = subprocess.run(  # the CSC is up: its summaryState is seen (the fixture only starts it)
+        [sys.executable, "-m", "sal_kafka", "state", "KTest:1", "standby", "--timeout", "30"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert up.returncode == 0, up.stderr
     typed = "help\nstart\nenable\nsetScalars int0=7 string0=typed\nnosuch\nsetScalars int00=1\nexit\n"
     done = subprocess.run(
         [sys.executable, "-m", "sal_kafka", "commander", "KTest:1"],
