@@ -195,10 +195,13 @@ class AckError(SalKafkaError):
     ----------
     ackcmd : Any
         The acknowledgement (``ack``, ``error``, ``result``, ``private_seqNum``, ...).
+    message : str
+        What happened, without the acknowledgement's fields.
     """
 
     def __init__(self, message: str, *, ackcmd: Any) -> None:
         self.ackcmd = ackcmd
+        self.message = message  # what happened, without the ack's fields
         ack, result = getattr(ackcmd, "ack", None), getattr(ackcmd, "result", "")
         super().__init__(f"{message}: ack={_ack_name(ack)}, error={getattr(ackcmd, 'error', 0)}, result={result!r}")
 

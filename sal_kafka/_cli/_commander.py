@@ -15,8 +15,6 @@ import shlex
 import sys
 from typing import Any
 
-import msgspec
-
 from ..components import Remote, RemoteCommand
 from ..errors import SalKafkaError
 from ..schemas._model import ComponentInfo
@@ -43,18 +41,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     commander.set_defaults(func=run_commander)
 
 
-def _event_line(name: str, data: Any) -> str:
-    fields = msgspec.structs.asdict(data)
-    shown = " ".join(f"{k}={v!r}" for k, v in fields.items() if not k.startswith("private_") and k != "salIndex")
-    return f"evt {name}: {shown}" if shown else f"evt {name}"
+def _event_line(topic: Any, data: Any) -> str:
+    shown = " ".join(f"{n}={getattr(data, n)!r}" for n in topic.topic.public_fields)
+    return f"evt {topic.name}: {shown}" if shown else f"evt {topic.name}"
 
 
 def _help(remote: Remote) -> str:
     lines = ["commands (COMMAND [FIELD=VALUE ...]); exit to end:"]
     for name in remote.command_names:
         command = getattr(remote, f"cmd_{name}")
-        fields = [f for f in command.topic.fields if not f.startswith("private_") and f != "salIndex"]
-        lines.append(f"  {name} {' '.join(f + '=' for f in fields)}".rstrip())
+        lines.append(f"  {name} {' '.join(f + '=' for f in command.topic.public_fields)}".rstrip())
     return "\n".join(lines)
 
 
@@ -67,7 +63,7 @@ async def _commander(args: argparse.Namespace) -> None:
             for attr in dir(remote):
                 if attr.startswith("evt_") and attr[4:] not in _QUIET_EVENTS:
                     topic = getattr(remote, attr)
-                    topic.callback = lambda data, n=attr[4:]: print(_event_line(n, data), flush=True)
+                    topic.callback = lambda data, t=topic: print(_event_line(t, data), flush=True)
         print(f"commanding {component.name_index(index)}; help lists the commands", flush=True)
         loop = asyncio.get_running_loop()
         while True:

@@ -126,7 +126,7 @@ async def _send(remote: Remote, name: str, values: dict[str, Any], timeout: floa
             ackcmd = await command.next_ackcmd(ackcmd, timeout=wait, wait_done=False)
             _show(ackcmd, as_json)
     except AckTimeoutError as exc:
-        raise SalKafkaError(f"{remote.io.name_index}.cmd_{name}: {_why_silent(remote, exc)}") from None
+        raise SalKafkaError(_why_silent(remote, exc)) from None
     except AckError as exc:
         _show(exc.ackcmd, as_json)  # printed once: the error line only says how it ended
         code = exc.ackcmd.ack
@@ -136,7 +136,7 @@ async def _send(remote: Remote, name: str, values: dict[str, Any], timeout: floa
 
 def _why_silent(remote: Remote, exc: AckTimeoutError) -> str:
     """A timeout, and whether the CSC looks alive: its last heartbeat's age."""
-    text = str(exc).split(": ack=", 1)[0].split(": ", 1)[-1]
+    text = exc.message
     heartbeat = remote.evt_heartbeat.get() if hasattr(remote, "evt_heartbeat") else None
     if heartbeat is None:
         return f"{text}; no heartbeat of {remote.io.name_index} seen: is it running?"
@@ -156,7 +156,7 @@ def _typed(command: RemoteCommand, values: dict[str, Any]) -> dict[str, Any]:
     for name, value in values.items():
         field = command.topic.fields.get(name)
         if field is None:
-            raise command.topic.unknown_field(name)
+            continue  # `RemoteCommand.set` names it, with the closest fields
         if field.type_info.python is bool and field.count == 1 and not isinstance(value, bool):
             text = str(value).lower()
             if text not in _TRUE + _FALSE:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import msgspec
-
 from ..components import BaseCsc, ExpectedError, SalRetCode
 from ..kafka import KafkaConfig
 from ..schemas._model import ComponentInfo, bundled_xml_dir
@@ -23,10 +21,9 @@ from ..schemas._model import ComponentInfo, bundled_xml_dir
 __all__ = ["ExampleCsc", "run_example"]
 
 
-def _public(data: Any) -> dict[str, Any]:
-    """The public fields of a command (no private fields, no salIndex)."""
-    fields = msgspec.structs.asdict(data)
-    return {k: v for k, v in fields.items() if not k.startswith("private_") and k != "salIndex"}
+def _public(command: Any, data: Any) -> dict[str, Any]:
+    """The public fields of a command's data (no private fields, no salIndex)."""
+    return {name: getattr(data, name) for name in command.topic.public_fields}
 
 
 class ExampleCsc(BaseCsc):
@@ -44,13 +41,13 @@ class ExampleCsc(BaseCsc):
 
     async def do_setScalars(self, data: Any) -> None:  # noqa: N802 - the command's name
         self.assert_enabled("setScalars")
-        values = _public(data)
+        values = _public(self.cmd_setScalars, data)
         await self.evt_scalars.set_write(**values, force_output=True)
         await self.tel_scalars.set_write(**values)
 
     async def do_setArrays(self, data: Any) -> None:  # noqa: N802
         self.assert_enabled("setArrays")
-        values = _public(data)
+        values = _public(self.cmd_setArrays, data)
         await self.evt_arrays.set_write(**values, force_output=True)
         await self.tel_arrays.set_write(**values)
 

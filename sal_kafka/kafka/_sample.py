@@ -30,8 +30,5 @@ def _value(f: FieldInfo, rnd: random.Random) -> Any:
 def sample_record(topic: TopicInfo, seed: int = 0) -> dict[str, Any]:
     """Public fields of ``topic``, each with a non-default, valid value."""
     rnd = random.Random(seed)
-    return {
-        f.name: [_value(f, rnd) for _ in range(f.count)] if f.count > 1 else _value(f, rnd)
-        for f in topic.fields.values()
-        if f.name != "salIndex" and not f.name.startswith("private_")
-    }
+    fields = [topic.fields[name] for name in topic.public_fields]
+    return {f.name: [_value(f, rnd) for _ in range(f.count)] if f.count > 1 else _value(f, rnd) for f in fields}

@@ -351,12 +351,17 @@ class TopicInfo:
         """``Component.attr_name``, used in error messages."""
         return f"{self.component_name}.{self.attr_name}"
 
+    @property
+    def public_fields(self) -> list[str]:
+        """The names of the fields a user gives: not the private ones, not ``salIndex``."""
+        return [n for n in self.fields if not n.startswith("private_") and n != "salIndex"]
+
     def unknown_field(self, name: str) -> UnknownFieldError:
         """The error of a field name this topic does not have: the closest of its public
         fields, and how many it has (a misspelled keyword, a CLI ``FIELD=VALUE``)."""
         import difflib
 
-        public = [n for n in self.fields if not n.startswith("private_") and n != "salIndex"]
+        public = self.public_fields
         meant = difflib.get_close_matches(name, public, n=3, cutoff=0.6)
         hint = f"did you mean {' or '.join(repr(m) for m in meant)}? " if meant else ""
         listed = ", ".join(public) if len(public) <= 12 else ", ".join(public[:12]) + ", ..."
