@@ -18,7 +18,7 @@ from typing import Any
 from ..components import Remote, RemoteCommand
 from ..errors import SalKafkaError
 from ..schemas._model import ComponentInfo
-from ._component import _send, parse_fields, split_name
+from ._component import _check_timeout, _send, parse_fields, split_name
 from ._connection import add_connection_arguments, kafka_config
 
 __all__ = ["add_parser"]
@@ -88,5 +88,6 @@ async def _commander(args: argparse.Namespace) -> None:
 
 
 def run_commander(args: argparse.Namespace) -> int:
+    _check_timeout(args.timeout)
     asyncio.run(_commander(args))
     return 0

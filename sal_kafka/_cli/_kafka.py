@@ -15,6 +15,7 @@ import attrs
 import msgspec
 
 from .._stats import LatencyHistogram
+from ..errors import ConfigError
 from ..kafka import KafkaConfig, Reader, Session, Writer
 from ..kafka._sample import sample_record
 from ..options import ACKS, ARRAYS, POSTPROCESS, VALIDATION_MODES
@@ -231,6 +232,8 @@ class _Tally:
 
 
 def run_read(args: argparse.Namespace) -> int:
+    if not args.broker_timeout > 0:  # 0 or less would end the run at once, the broker up or not
+        raise ConfigError(f"--broker-timeout must be above 0 seconds, got {args.broker_timeout:g}")
     config = kafka_config(args)
     component = _component(args, config)
     tally = _Tally()
