@@ -98,7 +98,13 @@ def test_writer_and_reader_metrics_match_what_was_written_and_read(stack: Stack,
         writer.flush()
         while got < 600 and time.monotonic() < deadline:
             got += reader.next(1.0) is not None
+        # the reading thread notes lags every LAGS_INTERVAL s: read on (nothing comes)
+        # until it has noted them after the last message
         second = scrape(url)
+        while value(second, "sal_kafka_consumer_lag_messages", component="KMirror", partition="0") != 0:
+            assert time.monotonic() < deadline + 5, "the lag never came back to 0"
+            assert reader.next(0.3) is None
+            second = scrape(url)
         reader.close()
     labels = {"component": "KMirror", "topic": "tel_inclinometer"}
     assert value(second, "sal_kafka_writer_messages_total", **labels, index="0") == 600
