@@ -52,8 +52,9 @@ POSTPROCESS: Final[tuple[Postprocess, ...]] = get_args(Postprocess)
 Arrays = Literal["list", "numpy"]
 ARRAYS: Final[tuple[Arrays, ...]] = get_args(Arrays)
 
-#: Codec implementation.
-Engine = Literal["compiled", "fastavro"]
+#: Codec implementation: ``compiled`` (the native core where it is built, the
+#: generated Python otherwise), ``python`` (the generated Python alone), ``fastavro``.
+Engine = Literal["compiled", "python", "fastavro"]
 ENGINES: Final[tuple[Engine, ...]] = get_args(Engine)
 
 #: Style of generated data classes.

@@ -138,3 +138,14 @@ def test_moved_names_still_work_with_a_warning() -> None:
         assert schemas.explain is codec.explain
     with pytest.raises(AttributeError):
         sal_kafka.no_such_name  # noqa: B018
+
+
+def test_the_build_lists_every_package() -> None:
+    """pyproject.toml lists the packages (the bundled definitions are mapped in):
+    a package missing from the list would be missing from the wheel."""
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "sal_kafka").rglob("__init__.py")}
+    assert listed == found | {"sal_kafka.xml_schemas"}

@@ -3,12 +3,14 @@ validation modes, the Confluent wire format's framing, and ts_salobj's keys and 
 
 from .._public import set_public_module
 from ._codec import Codec
+from ._compiled import NATIVE
 from ._framing import HEADER_SIZE, MAGIC, frame, schema_id_of, unframe
 from ._keys import MAX_SEQ_NUM, message_key
 from ._validation import MODES, check_mode, explain
 
 __all__ = [
     "Codec",
+    "NATIVE",
     "explain",
     "check_mode",
     "MODES",

@@ -36,9 +36,10 @@ def _key(topic: TopicInfo) -> tuple[Any, ...]:
     return (topic.component_name, topic.sal_name, tuple(topic.fields.values()))
 
 
-def compiled_codec(topic: TopicInfo) -> CompiledCodec:
-    """The generated codec functions of ``topic`` (cached per topic definition)."""
-    return build_once(_compiled, _lock, _key(topic), lambda: compile_codec(topic))
+def compiled_codec(topic: TopicInfo, native: bool = True) -> CompiledCodec:
+    """The codec functions of ``topic`` (cached per topic definition): the native
+    core's where it is built and ``native``, else the generated Python ones."""
+    return build_once(_compiled, _lock, (native, *_key(topic)), lambda: compile_codec(topic, native))
 
 
 def _require_numpy() -> None:
@@ -73,9 +74,12 @@ class Codec:
     ----------
     topic : TopicInfo
         The topic; its `TopicInfo.avro_schema` is the reader and writer schema.
-    engine : {"compiled", "fastavro"}
-        ``compiled`` (default): generated per-topic functions; ``fastavro``:
-        the reference implementation. Both give the same bytes.
+    engine : {"compiled", "python", "fastavro"}
+        ``compiled`` (default): the per-topic compiled codec, run by the
+        native core (a C extension built at install, `sal_kafka.codec.NATIVE`)
+        where it is built, else by generated Python; ``python``: the generated
+        Python alone; ``fastavro``: the reference implementation. All give the
+        same bytes.
     schema_id : int, optional
         Registry id of the topic's schema, for `encode_message` and
         `decode_message`.
@@ -115,8 +119,8 @@ class Codec:
         self._other_ids: set[int] = set()  # writer ids that need Avro resolution
         self._parsed_schema: Any = None
         self._resolved: dict[str, Any] = {}
-        if engine == "compiled":
-            self._fns: CompiledCodec | None = compiled_codec(topic)
+        if engine != "fastavro":
+            self._fns: CompiledCodec | None = compiled_codec(topic, native=engine == "compiled")
             if arrays == "numpy":
                 self._decode_dict, self._decode_into = _numpy_fns(topic)
             else:
@@ -125,6 +129,11 @@ class Codec:
             self._fns = None
             if arrays == "numpy":
                 _require_numpy()
+
+    @property
+    def native(self) -> bool:
+        """Whether this codec's encoders and list decoders run in the native core."""
+        return self._fns is not None and self._fns.native
 
     def __repr__(self) -> str:
         arrays = "" if self.arrays == "list" else f", arrays={self.arrays!r}"

@@ -14,6 +14,7 @@ helpers, so any valid Avro is read and any valid record is written.
 from __future__ import annotations
 
 import keyword
+import os
 import struct
 import sys
 from collections.abc import Callable
@@ -26,7 +27,17 @@ from ..schemas._model import FieldInfo, TopicInfo
 from ..schemas._saltypes import AVRO_RANGES, INT_RANGES, SAL_TYPE_TABLE
 from . import _runtime as rt
 
-__all__ = ["CompiledCodec", "compile_codec", "compile_numpy_decoders", "codec_source"]
+try:  # the native core, built by the package's build where a C compiler is present
+    if os.environ.get("SAL_KAFKA_NATIVE", "1") == "0":
+        raise ImportError("SAL_KAFKA_NATIVE=0")
+    from . import _native  # type: ignore[attr-defined]
+except ImportError:
+    _native = None
+
+#: Whether the native core is built and used (``SAL_KAFKA_NATIVE=0`` turns it off).
+NATIVE: bool = _native is not None
+
+__all__ = ["CompiledCodec", "compile_codec", "compile_numpy_decoders", "codec_source", "NATIVE"]
 
 _LITTLE_ENDIAN = sys.byteorder == "little"
 # struct codes of the SAL type table: the Avro encoding of fixed-width types
@@ -52,6 +63,9 @@ class CompiledCodec:
         raise on anything it rejects (the message comes from `explain`).
     source : str
         The generated source, for inspection.
+    native : bool
+        Whether the functions are the native core's (`_native.c`), which hands
+        anything but the common case to the generated Python functions.
     """
 
     encode_dict: Callable[[Any], bytes]
@@ -61,6 +75,7 @@ class CompiledCodec:
     encode_strict_dict: Callable[[Any], bytes]
     encode_strict_object: Callable[[Any], bytes]
     source: str
+    native: bool = False
 
 
 def _is_plain(name: str) -> bool:
@@ -428,11 +443,16 @@ def _compile(topic: TopicInfo, source: str, namespace: dict[str, Any], what: str
     return compile_generated(source, f"<sal_kafka {what} {topic.full_name}>", namespace)
 
 
-def compile_codec(topic: TopicInfo) -> CompiledCodec:
-    """Generate and compile the codec functions of ``topic``."""
+def compile_codec(topic: TopicInfo, native: bool = True) -> CompiledCodec:
+    """Generate and compile the codec functions of ``topic``.
+
+    With ``native`` and the native core built (`NATIVE`), the functions are
+    the core's, each handing what it does not take to the generated Python
+    function of the same name; otherwise the generated Python functions.
+    """
     source, namespace = codec_source(topic)
     namespace = _compile(topic, source, namespace, "codec")
-    return CompiledCodec(
+    python = CompiledCodec(
         encode_dict=namespace["encode_dict"],
         encode_object=namespace["encode_object"],
         decode_dict=namespace["decode_dict"],
@@ -441,6 +461,50 @@ def compile_codec(topic: TopicInfo) -> CompiledCodec:
         encode_strict_object=namespace["encode_strict_object"],
         source=source,
     )
+    if not (native and _native is not None):
+        return python
+    spec = _native_spec(topic)
+    if spec is None:
+        return python
+    program = _native.Program(spec, [getattr(python, name) for name in _FALLBACKS])
+    return CompiledCodec(
+        encode_dict=program.encode_dict,
+        encode_object=program.encode_object,
+        decode_dict=program.decode_dict,
+        decode_into=program.decode_into,
+        encode_strict_dict=program.encode_strict_dict,
+        encode_strict_object=program.encode_strict_object,
+        source=source,
+        native=True,
+    )
+
+
+# the native core's field kinds: Avro primitives in the order of the enum atop _native.c
+_KINDS = {avro: kind for kind, avro in enumerate(("boolean", "int", "long", "float", "double", "string"))}
+# the order of Program's fallbacks
+_FALLBACKS = (
+    "encode_dict",
+    "encode_object",
+    "encode_strict_dict",
+    "encode_strict_object",
+    "decode_dict",
+    "decode_into",
+)
+
+
+def _native_spec(topic: TopicInfo) -> list[tuple[str, int, int, bool, int, int, int]] | None:
+    """The native core's field table of ``topic``, or None if a field is of a
+    shape it does not take (an array of strings: the Python engine does)."""
+    spec = []
+    for f in topic.fields.values():
+        avro = f.type_info.avro
+        if f.count > 1 and avro == "string":
+            return None
+        lo, hi = INT_RANGES.get(f.sal_type, (0, 0))
+        # strict's string bound applies to plain scalars only, as in the generated code
+        max_length = f.max_length if (f.count == 1 and not f.nullable and f.max_length) else 0
+        spec.append((f.name, _KINDS[avro], f.count, f.nullable, lo, hi, max_length))
+    return spec
 
 
 def compile_numpy_decoders(topic: TopicInfo) -> tuple[Callable[[bytes], Any], Callable[..., Any]]:

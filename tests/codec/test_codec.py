@@ -26,6 +26,7 @@ from sal_kafka import (
     attrs_class,
     msgspec_class,
 )
+from sal_kafka.options import ENGINES
 from sal_kafka.wire import frame, schema_id_of, unframe
 from tests.conftest import BUNDLED
 from tests.strategies import record_strategy, same, same_with_numpy
@@ -89,7 +90,7 @@ def test_unknown_schema_id() -> None:
 # ----------------------------------------------------------------------------- bad bodies
 
 
-@pytest.mark.parametrize("engine", ["compiled", "fastavro"])
+@pytest.mark.parametrize("engine", ENGINES)
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_truncated_bodies_raise_codec_error(engine: str, data: st.DataObject) -> None:
@@ -101,7 +102,7 @@ def test_truncated_bodies_raise_codec_error(engine: str, data: st.DataObject) ->
         codec.decode(body[:cut])
 
 
-@pytest.mark.parametrize("engine", ["compiled", "fastavro"])
+@pytest.mark.parametrize("engine", ENGINES)
 @settings(max_examples=200, deadline=None)
 @given(garbage=st.binary(max_size=200))
 def test_garbage_raises_only_codec_error(engine: str, garbage: bytes) -> None:
@@ -154,7 +155,7 @@ def test_multi_block_and_negative_count_arrays() -> None:
     assert blocks != Codec(topic).encode(record)
     assert Codec(topic).decode(blocks) == record
     assert Codec(topic, engine="fastavro").decode(blocks) == record
-    for engine in ("compiled", "fastavro"):
+    for engine in ENGINES:
         assert same_with_numpy(Codec(topic, engine, arrays="numpy").decode(blocks), record, topic)
 
 
@@ -200,7 +201,7 @@ def test_numpy_arrays(validation: str) -> None:
     assert ktest.decode(ktest.encode(np_ints, validation))["int0"] == [0, 1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("engine", ["compiled", "fastavro"])
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("topic", [*KTEST, *KMIRROR], ids=lambda t: t.full_name)
 def test_decoding_into_numpy_arrays(topic: Any, engine: str) -> None:
     record = example(topic)
@@ -209,7 +210,7 @@ def test_decoding_into_numpy_arrays(topic: Any, engine: str) -> None:
     assert same_with_numpy(decoded, record, topic)
     assert same_with_numpy(codec.decode_message(codec.encode_message(record)), record, topic)
     for name, f in topic.fields.items():
-        if f.count > 1 and f.sal_type in ("float", "double") and engine == "compiled":
+        if f.count > 1 and f.sal_type in ("float", "double") and engine != "fastavro":
             assert not decoded[name].flags.writeable  # a view of the message's bytes
 
 
@@ -313,7 +314,7 @@ def test_generated_code_is_in_linecache_for_inspect_pdb_and_tracebacks() -> None
     from sal_kafka.codec._compiled import compile_codec
 
     topic = KTEST["evt_scalars"]
-    compiled = compile_codec(topic)
+    compiled = compile_codec(topic, native=False)  # the generated Python engine
     assert inspect.getsource(compiled.encode_dict).lstrip().startswith("def encode_dict(")
     msgspec_class(topic)
     classes = [f for f in linecache.cache if f.startswith("<sal_kafka sal_kafka.classes.KTest.evt_scalars")]

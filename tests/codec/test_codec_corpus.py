@@ -3,8 +3,11 @@
 For each component, each Hypothesis example draws one random valid record
 for *every* topic, so every topic is covered in every example:
 
-- the compiled encoder's bytes equal fastavro's ``schemaless_writer``;
-- decode(encode(x)) == x (NaN-aware), through the compiled decoder;
+- the compiled encoder's bytes equal fastavro's ``schemaless_writer``, for
+  both engines (the native core and the generated Python alone), with and
+  without strict validation, from a dict and from the msgspec class;
+- decode(encode(x)) == x (NaN-aware), through both engines' decoders, into
+  a dict and into the msgspec class;
 - the official ``avro`` library decodes the bytes to the same values;
 - the decoder with ``arrays="numpy"`` gives the same values in arrays of the
   SAL type's dtype.
@@ -20,11 +23,12 @@ from typing import Any
 import avro.io
 import avro.schema
 import fastavro
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sal_kafka import Codec, ComponentInfo, TopicInfo
+from sal_kafka import Codec, ComponentInfo, TopicInfo, msgspec_class
 from tests.conftest import SAL_INTERFACES, corpus_components, needs_corpus
 from tests.strategies import compact_record_strategy, same, same_with_numpy
 
@@ -37,10 +41,11 @@ def _component(name: str) -> ComponentInfo:
 
 
 @cache
-def _tools(topic: TopicInfo) -> tuple[Codec, Codec, Any, avro.io.DatumReader, Any]:
-    """Per topic: our codecs (lists, numpy), fastavro's parsed schema, the avro reader, the strategy."""
+def _tools(topic: TopicInfo) -> tuple[Codec, Codec, Codec, Any, avro.io.DatumReader, Any]:
+    """Per topic: our codecs (compiled, python, numpy), fastavro's parsed schema, the avro reader, the strategy."""
     return (
         Codec(topic),
+        Codec(topic, engine="python"),
         Codec(topic, arrays="numpy"),
         fastavro.parse_schema(topic.avro_schema),
         avro.io.DatumReader(avro.schema.parse(json.dumps(topic.avro_schema))),
@@ -84,11 +89,19 @@ def test_chunks_cover_every_topic() -> None:
 @given(data=st.data())
 def test_every_topic_round_trips(name: str, start: int, data: st.DataObject) -> None:
     for topic in list(_component(name))[start : start + CHUNK]:
-        codec, numpy_codec, parsed, reader, strategy = _tools(topic)
+        codec, python, numpy_codec, parsed, reader, strategy = _tools(topic)
         record = data.draw(strategy, label=topic.attr_name)
         body = codec.encode(record, validation="strict")
         assert body == _fastavro_bytes(parsed, record), topic.full_name
+        assert python.encode(record, validation="strict") == body, topic.full_name
+        assert codec.encode(record) == python.encode(record) == body, topic.full_name
         assert same(codec.decode(body), record), topic.full_name
+        assert same(python.decode(body), record), topic.full_name
+        cls = msgspec_class(topic)
+        instance = codec.decode(body, cls=cls)
+        assert same(msgspec.structs.asdict(instance), record), topic.full_name
+        assert same(msgspec.structs.asdict(python.decode(body, cls=cls)), record), topic.full_name
+        assert codec.encode(instance, validation="strict") == body, topic.full_name
         assert same_with_numpy(numpy_codec.decode(body), record, topic), topic.full_name
         official = reader.read(avro.io.BinaryDecoder(io.BytesIO(body)))
         assert same(official, record), topic.full_name

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sal_kafka import Codec, ComponentInfo, ValidationError, msgspec_class
-from sal_kafka.options import VALIDATION_MODES
+from sal_kafka.options import ENGINES, VALIDATION_MODES
 from tests.conftest import BUNDLED
 
 KTEST = ComponentInfo.load("KTest", BUNDLED)
@@ -26,7 +26,7 @@ def good(topic_attr: str, component: ComponentInfo = KTEST) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("mode", VALIDATION_MODES)
-@pytest.mark.parametrize("engine", ["compiled", "fastavro"])
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("attr", ["evt_scalars", "tel_arrays", "evt_summaryState", "ack_ackcmd"])
 def test_every_mode_accepts_good_records(mode: str, engine: str, attr: str) -> None:
     codec = Codec(KTEST[attr], engine=engine)
