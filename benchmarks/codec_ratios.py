@@ -23,6 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import cavro  # noqa: E402
 import fastavro  # noqa: E402
 from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer  # noqa: E402
@@ -58,6 +59,8 @@ def interleaved(contenders: dict[str, Callable[[], Any]], rounds: int) -> dict[s
 def contenders_for(key: str) -> dict[str, dict[str, Callable[[], Any]]]:
     topic, record = topic_of(key), record_of(key)
     codec = Codec(topic)
+    python = Codec(topic, engine="python")
+    cavro_schema = cavro.Schema(topic.avro_schema)
     parsed = fastavro.parse_schema(topic.avro_schema)
     body = codec.encode(record)
     client = SchemaRegistryClient.new_client({"url": "mock://ratios"})
@@ -75,14 +78,18 @@ def contenders_for(key: str) -> dict[str, dict[str, Callable[[], Any]]]:
 
     encode = {
         "sal-kafka compiled": lambda: codec.encode(record),
+        "sal-kafka python engine": lambda: python.encode(record),
         "fastavro schemaless_writer": fastavro_encode,
+        "cavro binary_encode": lambda: cavro_schema.binary_encode(record),
         "confluent AvroSerializer": lambda: serializer(record, ctx),
     }
     decode = {
         "sal-kafka compiled": lambda: codec.decode(body),
         "sal-kafka compiled, into msgspec class": lambda: codec.decode(body, cls),
         "sal-kafka compiled, arrays=numpy": lambda: numpy_codec.decode(body),
+        "sal-kafka python engine": lambda: python.decode(body),
         "fastavro schemaless_reader": lambda: fastavro.schemaless_reader(io.BytesIO(body), parsed, None),
+        "cavro binary_decode": lambda: cavro_schema.binary_decode(body),
         "confluent AvroDeserializer": lambda: deserializer(framed, ctx),
     }
     modes = {f"encode, validation={m}": (lambda m=m: codec.encode(record, m)) for m in VALIDATION_MODES}
