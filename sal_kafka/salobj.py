@@ -20,6 +20,7 @@ from .components import (
     ControllerCommand,
     ControllerEvent,
     ControllerTelemetry,
+    DefaultingValidator,
     ExpectedError,
     ReadTopic,
     Remote,
@@ -32,6 +33,7 @@ from .components import (
     WriteTopic,
     current_tai,
     set_random_topic_subname,
+    set_summary_state,
 )
 from .errors import AckError, AckTimeoutError
 from .kafka import Session as Domain
@@ -44,6 +46,8 @@ _TESTING = ("BaseCscTestCase", "assertRaisesAckError", "make_state_transition_di
 __all__ = [
     "BaseCsc",
     "ConfigurableCsc",
+    "DefaultingValidator",
+    "set_summary_state",
     "Controller",
     "Remote",
     "Domain",

@@ -5,9 +5,9 @@ import uuid
 
 from .._public import set_public_module
 from ..codec._time import tai_now as current_tai
-from ._configurable import ConfigurableCsc
+from ._configurable import ConfigurableCsc, DefaultingValidator
 from ._controller import Controller, Remote
-from ._csc import STATE_PATHS, TRANSITIONS, BaseCsc
+from ._csc import STATE_PATHS, TRANSITIONS, BaseCsc, set_summary_state
 from ._enums import ExpectedError, SalRetCode, State
 from ._io import ComponentIO as SalInfo
 from ._topics import (
@@ -38,6 +38,8 @@ __all__ = [
     "Remote",
     "BaseCsc",
     "ConfigurableCsc",
+    "DefaultingValidator",
+    "set_summary_state",
     "TRANSITIONS",
     "SalRetCode",
     "State",

@@ -19,6 +19,7 @@ and the CSC stays in STANDBY.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import pathlib
 import subprocess
@@ -32,7 +33,76 @@ from ..schemas._model import ComponentInfo
 from ._csc import BaseCsc
 from ._enums import ExpectedError, State
 
-__all__ = ["ConfigurableCsc"]
+__all__ = ["ConfigurableCsc", "DefaultingValidator"]
+
+
+class DefaultingValidator:
+    """A JSON-schema validator that also fills in the schema's defaults, as
+    ts_salobj's ``DefaultingValidator`` (draft 7, with ``jsonschema``).
+
+    Parameters
+    ----------
+    schema : dict
+        The JSON schema.
+
+    Raises
+    ------
+    jsonschema.SchemaError
+        If ``schema`` is not a valid draft 7 schema.
+    """
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        import jsonschema
+
+        jsonschema.Draft7Validator.check_schema(schema)
+        self.schema = schema
+        self._checker = jsonschema.Draft7Validator(schema)
+        self._filler = _defaulting(jsonschema)(schema)
+
+    def iter_errors(self, data: Any) -> Any:
+        """The schema's errors of ``data`` as given (no default filled in)."""
+        return self._checker.iter_errors(data)
+
+    def fill(self, data: Any) -> Any:
+        """A copy of ``data`` with every default the schema gives filled in (where
+        the schema is walked: properties of objects present, or given by default);
+        ``None`` is an empty mapping. Nothing is checked."""
+        filled = {} if data is None else copy.deepcopy(data)
+        for _ in self._filler.iter_errors(filled):  # the walk sets the defaults
+            pass
+        return filled
+
+    def validate(self, data: Any) -> Any:
+        """``data`` with the schema's defaults filled in (a copy), checked.
+
+        Raises
+        ------
+        jsonschema.ValidationError
+            The first problem of ``data`` with its defaults.
+        """
+        import jsonschema
+
+        filled = self.fill(data)
+        error = jsonschema.exceptions.best_match(self._checker.iter_errors(filled))
+        if error is not None:
+            raise error
+        return filled
+
+
+def _defaulting(jsonschema: Any) -> Any:
+    """Draft 7's validator class whose ``properties`` keyword also sets each
+    missing property that has a ``default`` (then validates it as given)."""
+    base = jsonschema.Draft7Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def properties(validator: Any, props: dict[str, Any], instance: Any, schema: dict[str, Any]) -> Any:
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if isinstance(sub, dict) and "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from check_properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": properties})
 
 
 class ConfigurableCsc(BaseCsc):
@@ -88,7 +158,7 @@ class ConfigurableCsc(BaseCsc):
             raise ConfigError(f"the configuration schema's title {title!r} must end with ' v<version>'")
         self.config_schema = config_schema
         self.schema_version = version
-        self.config_validator = jsonschema.Draft7Validator(config_schema)
+        self.config_validator = DefaultingValidator(config_schema)
         self._start_override = override
         component_name = name if isinstance(name, str) else name.name
         self.config_dir = config_dir if config_dir is not None else self._default_config_dir(component_name)
@@ -171,6 +241,8 @@ class ConfigurableCsc(BaseCsc):
                 raise ExpectedError(f"{path} does not hold a mapping (got {type(data).__name__})")
             _merge(merged, data)
         merged.pop("metadata", None)  # not part of the schema
+        if isinstance(config_validator, DefaultingValidator):  # what the files leave out: the schema's defaults
+            merged = config_validator.fill(merged)
         error = next(iter(sorted(config_validator.iter_errors(merged), key=lambda e: list(e.path))), None)
         if error is not None:
             where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path)

@@ -57,6 +57,11 @@ class _Component:
         return self._start_task
 
     @property
+    def domain(self) -> Session:
+        """ts_salobj's name for the process's session (``Remote(self.domain, ...)``)."""
+        return self.session
+
+    @property
     def salinfo(self) -> ComponentIO:
         """ts_salobj's name for what a component's topics share."""
         return self.io
@@ -249,6 +254,10 @@ class Remote(_Component):
         The instance to talk to; 0 or None: read all instances.
     include, exclude : iterable of str, optional
         Only these (or all but these) events and telemetry topics, by bare name.
+
+    ts_salobj's positional form, ``Remote(domain, name, index)`` (``domain`` a
+    `Session`, e.g. a CSC's ``self.domain``), is the same as
+    ``Remote(name, index, session=domain)``.
     readonly : bool
         No commands.
     identity : str, optional
@@ -262,8 +271,9 @@ class Remote(_Component):
 
     def __init__(
         self,
-        name: str | ComponentInfo,
-        index: int | None = None,
+        name: str | ComponentInfo | Session,
+        index: int | str | ComponentInfo | None = None,
+        domain_index: int | None = None,
         *,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
@@ -272,6 +282,14 @@ class Remote(_Component):
         session: Session | None = None,
         config: KafkaConfig | None = None,
     ) -> None:
+        if isinstance(name, Session):  # ts_salobj's Remote(domain, name, index)
+            if session is not None:
+                raise ConfigError("give the session (domain) once: first, or as session=")
+            session, name, index = name, index, domain_index  # type: ignore[assignment]
+        elif domain_index is not None:
+            raise ConfigError("a third positional argument is the index of Remote(domain, name, index)")
+        if not isinstance(name, (str, ComponentInfo)) or not (index is None or isinstance(index, int)):
+            raise ConfigError(f"Remote(name, index): got name={name!r}, index={index!r}")
         if include is not None and exclude is not None:
             raise ConfigError("give include or exclude, not both")
         super().__init__(name, index, session, config)

@@ -17,7 +17,7 @@ from ..schemas._model import ComponentInfo
 from ._controller import Controller
 from ._enums import ExpectedError, State
 
-__all__ = ["BaseCsc", "HEARTBEAT_INTERVAL", "TRANSITIONS", "STATE_PATHS", "state_path"]
+__all__ = ["BaseCsc", "HEARTBEAT_INTERVAL", "TRANSITIONS", "STATE_PATHS", "state_path", "set_summary_state"]
 
 #: Seconds between heartbeat events.
 HEARTBEAT_INTERVAL = 1.0
@@ -54,6 +54,51 @@ STATE_PATHS: dict[tuple[State, State], tuple[str, ...]] = {
 def state_path(current: State, target: State) -> tuple[str, ...]:
     """The state commands from ``current`` to ``target`` (none when they are the same)."""
     return () if current is target else STATE_PATHS.get((current, target), ())
+
+
+async def set_summary_state(remote: Any, state: State, override: str = "", timeout: float = 30) -> list[State]:
+    """Command a CSC through a `Remote` to ``state`` (ts_salobj's ``set_summary_state``).
+
+    Parameters
+    ----------
+    remote : Remote
+        A Remote of the CSC that includes ``summaryState`` and the state commands.
+    state : State
+        The state wanted: STANDBY, DISABLED, ENABLED or OFFLINE.
+    override : str
+        ``configurationOverride`` of the ``start`` command, if one is sent.
+    timeout : float
+        Seconds to wait for the current state and for each command.
+
+    Returns
+    -------
+    list of State
+        The states gone through: the current one first, ``state`` last.
+
+    Raises
+    ------
+    ValueError
+        For FAULT (a CSC goes there by itself), or no way from the current state.
+    TimeoutError
+        If no ``summaryState`` came within ``timeout``.
+    AckError
+        If a command failed.
+    """
+    state = State(state)
+    if state is State.FAULT:
+        raise ValueError("cannot command a CSC to FAULT")
+    current = State((await remote.evt_summaryState.aget(timeout=timeout)).summaryState)
+    states = [current]
+    if current is state:
+        return states
+    commands = state_path(current, state)
+    if not commands:
+        raise ValueError(f"no way from {current.name} to {state.name}")
+    for command in commands:
+        fields = {"configurationOverride": override} if command == "start" else {}
+        await getattr(remote, f"cmd_{command}").set_start(timeout=timeout, **fields)
+        states.append(TRANSITIONS[command][1])
+    return states
 
 
 def xml_version() -> str:
@@ -172,6 +217,7 @@ class BaseCsc(Controller):
         self.heartbeat_interval = HEARTBEAT_INTERVAL
         self._heartbeat: asyncio.Task[None] | None = None
         self.done_task: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._closing = False
         super().__init__(
             name,
             index,
@@ -442,9 +488,30 @@ class BaseCsc(Controller):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
 
-    async def close(self) -> None:
-        await self.close_tasks()
-        self.log.removeHandler(self._log_handler)
-        await super().close()
-        if not self.done_task.done():
-            self.done_task.set_result(None)
+    async def close(self, exception: BaseException | None = None, cancel_start: bool = True) -> None:
+        """Stop the CSC: `close_tasks`, then its topics (idempotent), as ts_salobj's.
+
+        Parameters
+        ----------
+        exception : BaseException, optional
+            Why it stopped: ``done_task`` ends with it (else with None).
+        cancel_start : bool
+            Cancel ``start_task`` if it is still running.
+        """
+        if self._closing:
+            return
+        self._closing = True
+        if cancel_start and not self.start_task.done() and asyncio.current_task() is not self.start_task:
+            self.start_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.start_task
+        try:
+            await self.close_tasks()
+        finally:
+            self.log.removeHandler(self._log_handler)
+            await super().close()
+            if not self.done_task.done():
+                if exception is None:
+                    self.done_task.set_result(None)
+                else:
+                    self.done_task.set_exception(exception)

@@ -262,9 +262,11 @@ class Session:
             for name, info in wanted.items()
             if name not in existing
         ]
-        created = self._create(missing) if missing else []
-        if created:
-            self._wait_for_leaders(created)
+        created, raced = self._create(missing) if missing else ([], [])
+        if created or raced:
+            # a topic another client created meanwhile is as new as ours: its
+            # leader may not be known yet either (a reader then found no topic)
+            self._wait_for_leaders(created + raced)
         self._existing_topics.update(wanted)
         return created
 
@@ -331,9 +333,11 @@ class Session:
                 )
             time.sleep(0.02)
 
-    def _create(self, missing: list[NewTopic]) -> list[str]:
+    def _create(self, missing: list[NewTopic]) -> tuple[list[str], list[str]]:
+        """``(created, created meanwhile by another client)``."""
         config = self.config
-        created = []
+        created: list[str] = []
+        raced: list[str] = []
         for name, future in self.admin.create_topics(missing, request_timeout=config.timeout).items():
             try:
                 future.result(config.timeout)
@@ -341,11 +345,12 @@ class Session:
             except KafkaException as exc:
                 error = exc.args[0]
                 if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                    continue  # created meanwhile by another writer or reader
+                    raced.append(name)  # created meanwhile by another writer or reader
+                    continue
                 raise KafkaIOError(
                     f"cannot create topic {name} at {config.bootstrap_servers}: {_reason(exc)}"
                 ) from None
-        return created
+        return created, raced
 
     def register(self, topics: Iterable[TopicInfo]) -> None:
         """Register the schemas of many topics at once (concurrently, unchanged

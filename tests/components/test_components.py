@@ -655,7 +655,12 @@ CONFIG_SCHEMA = {
     "$schema": "http://json-schema.org/draft-07/schema#",
     "title": "KTest v1",
     "type": "object",
-    "properties": {"speed": {"type": "number"}, "name": {"type": "string"}, "limits": {"type": "object"}},
+    "properties": {
+        "speed": {"type": "number"},
+        "name": {"type": "string"},
+        "limits": {"type": "object"},
+        "retries": {"type": "integer", "default": 3},
+    },
     "required": ["speed", "name"],
     "additionalProperties": False,
 }
@@ -714,6 +719,7 @@ async def test_a_configurable_csc_reads_validates_and_applies_its_configuration(
         assert csc.summary_state is State.DISABLED
         (config,) = csc.configs  # _init, then the site's file, then the override; mappings merged
         assert (config.speed, config.name, config.limits) == (5.5, "summit", {"low": 1, "high": 20})
+        assert config.retries == 3  # no file sets it: the schema's default
         applied = await remote.evt_configurationApplied.next(flush=False, timeout=5)
         assert applied.configurations == "_init.yaml,_summit.yaml,fast.yaml" and applied.schemaVersion == "v1"
     finally:
@@ -756,3 +762,138 @@ def test_the_salobj_namespace_is_ts_salobj_s_names_for_sal_kafka_s_objects() -> 
     assert all(getattr(salobj, name) is not None for name in salobj.__all__)
     with pytest.raises(AttributeError, match="has no attribute 'nosuch'"):
         salobj.nosuch  # noqa: B018
+
+
+def test_the_defaulting_validator_fills_in_the_schema_s_defaults() -> None:
+    """ts_salobj's ``DefaultingValidator``: ts_dimm validates its controller's
+    settings with it and reads defaults no file sets."""
+    import jsonschema
+
+    from sal_kafka.salobj import DefaultingValidator
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "host": {"type": "string", "default": "localhost"},
+            "port": {"type": "integer", "default": 5000, "minimum": 1},
+            "auth": {
+                "type": "object",
+                "properties": {"user": {"type": "string", "default": "admin"}, "retries": {"default": 2}},
+                "default": {},
+            },
+            "hosts": {"type": "array", "items": {"type": "object", "properties": {"port": {"default": 1}}}},
+        },
+        "required": ["host"],
+        "additionalProperties": False,
+    }
+    validator = DefaultingValidator(schema)
+    given = {"port": 7, "hosts": [{}, {"port": 9}]}
+    assert validator.validate(given) == {
+        "host": "localhost",  # a required property with a default is filled before it is checked
+        "port": 7,
+        "auth": {"user": "admin", "retries": 2},  # the default object, then its own defaults
+        "hosts": [{"port": 1}, {"port": 9}],
+    }
+    assert given == {"port": 7, "hosts": [{}, {"port": 9}]}  # a copy: the input is not changed
+    assert validator.validate(None)["port"] == 5000
+    with pytest.raises(jsonschema.ValidationError, match="0 is less than the minimum of 1"):
+        validator.validate({"port": 0})
+    with pytest.raises(jsonschema.ValidationError, match="'extra' was unexpected"):
+        validator.validate({"extra": 1})
+    assert [e.message for e in validator.iter_errors({})] == ["'host' is a required property"]  # as given
+    with pytest.raises(jsonschema.SchemaError):
+        DefaultingValidator({"type": "nosuch"})
+
+
+async def test_set_summary_state_walks_a_csc_through_its_states_and_reports_them() -> None:
+    from sal_kafka.salobj import set_summary_state
+
+    session = new_session()
+    csc = Csc(KTEST, 1, session=session, allow_missing_callbacks=True)
+    await csc.start_task
+    remote = Remote(KTEST, 1, session=session)
+    await remote.start_task
+    try:
+        assert await set_summary_state(remote, State.ENABLED, timeout=5) == [
+            State.STANDBY,
+            State.DISABLED,
+            State.ENABLED,
+        ]
+        assert csc.summary_state is State.ENABLED
+        assert await set_summary_state(remote, State.ENABLED, timeout=5) == [State.ENABLED]
+        assert await set_summary_state(remote, State.STANDBY, timeout=5) == [
+            State.ENABLED,
+            State.DISABLED,
+            State.STANDBY,
+        ]
+        with pytest.raises(ValueError, match="cannot command a CSC to FAULT"):
+            await set_summary_state(remote, State.FAULT)
+        await csc.fault(code=5, report="on purpose")
+        while (await remote.evt_summaryState.next(flush=False, timeout=5)).summaryState != State.FAULT:
+            pass
+        assert await set_summary_state(remote, State.DISABLED, timeout=5) == [
+            State.FAULT,
+            State.STANDBY,
+            State.DISABLED,
+        ]
+    finally:
+        await remote.close()
+        await csc.close()
+        session.close()
+
+
+async def test_a_configurable_csc_s_start_override_goes_through_set_summary_state(config_pkg: Any) -> None:
+    from sal_kafka.salobj import set_summary_state
+
+    session = new_session()
+    csc = Configured(session=session)
+    await csc.start_task
+    remote = Remote(KTEST, 1, session=session)
+    await remote.start_task
+    try:
+        await set_summary_state(remote, State.DISABLED, override="fast.yaml", timeout=5)
+        assert csc.configs[-1].speed == 5.5
+    finally:
+        await remote.close()
+        await csc.close()
+        session.close()
+
+
+async def test_remote_takes_ts_salobj_s_positional_domain() -> None:
+    """ts_dimm makes ``salobj.Remote(self.domain, "ESS", 301, readonly=True, include=[...])``."""
+    session = new_session()
+    csc = Csc(KTEST, 1, session=session, allow_missing_callbacks=True)
+    await csc.start_task
+    try:
+        assert csc.domain is session
+        async with Remote(csc.domain, KTEST, 1, readonly=True, include=["scalars"]) as remote:
+            assert remote.session is session and remote.salinfo.index == 1
+            assert hasattr(remote, "evt_scalars") and not hasattr(remote, "evt_arrays")
+            assert not hasattr(remote, "cmd_start")  # readonly
+        with pytest.raises(ConfigError, match="give the session \\(domain\\) once"):
+            Remote(session, KTEST, 1, session=session)
+        with pytest.raises(ConfigError, match="third positional argument"):
+            Remote(KTEST, 1, 2)
+        with pytest.raises(ConfigError, match="Remote\\(name, index\\)"):
+            Remote(session, 5)  # type: ignore[arg-type]
+    finally:
+        await csc.close()
+        session.close()
+
+
+async def test_close_ends_done_task_with_the_exception_and_cancels_the_start() -> None:
+    """ts_salobj's ``close(exception=None, cancel_start=True)``: ts_dimm overrides close
+    and calls ``super().close(exception=exception, cancel_start=cancel_start)``."""
+    session = new_session()
+    csc = Csc(KTEST, 1, session=session, allow_missing_callbacks=True)
+    await csc.start_task
+    reason = RuntimeError("the mount fell off")
+    await csc.close(exception=reason)
+    with pytest.raises(RuntimeError, match="the mount fell off"):
+        await csc.done_task
+    await csc.close()  # idempotent
+    late = Csc(KTEST, 2, session=session, allow_missing_callbacks=True)
+    await late.close()  # before its start ran: the start is cancelled
+    assert late.start_task.cancelled() or late.start_task.done()
+    await late.done_task
+    session.close()

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 
 from sal_kafka import (
     ComponentInfo,
@@ -204,3 +208,42 @@ def test_undecodable_messages_are_logged_once_per_topic_and_kind_a_minute() -> N
     assert limit.filter(record(0, "t WireFormatError"))
     assert not any(limit.filter(record(i, "t WireFormatError")) for i in range(1, 2000))
     assert limit.filter(record(5, "t CodecError"))  # another kind
+
+
+class _RacingAdmin:
+    """An admin whose topics another client creates between our listing and our
+    CreateTopics: their leaders are known two listings later."""
+
+    def __init__(self) -> None:
+        self.listings = 0
+        self.names: list[str] = []
+
+    def list_topics(self, *args: Any, **kwargs: Any) -> Any:
+        self.listings += 1
+        if self.listings == 1:
+            return SimpleNamespace(topics={})  # not there yet
+        leader = 0 if self.listings >= 4 else -1
+        partition = SimpleNamespace(error=None, leader=leader)
+        return SimpleNamespace(topics={n: SimpleNamespace(error=None, partitions={0: partition}) for n in self.names})
+
+    def create_topics(self, new_topics: list[Any], **kwargs: Any) -> dict[str, Future[Any]]:
+        result: dict[str, Future[Any]] = {}
+        for new in new_topics:
+            self.names.append(new.topic)
+            future: Future[Any] = Future()
+            future.set_exception(KafkaException(KafkaError(KafkaError.TOPIC_ALREADY_EXISTS)))
+            result[new.topic] = future
+        return result
+
+
+def test_a_topic_created_meanwhile_by_another_client_is_waited_for_like_ours() -> None:
+    """Before: TOPIC_ALREADY_EXISTS returned at once, and a reader right after found
+    no such topic (a ported CSC's command reader and its test's Remote raced so)."""
+    session = Session(KafkaConfig(timeout=5.0), transport=MemoryTransport(), registry=SchemaRegistry("mock://race"))
+    admin = _RacingAdmin()
+    session._admin = admin  # type: ignore[assignment]
+    try:
+        assert session.ensure_topics([KTEST["evt_scalars"], KTEST["cmd_start"]]) == []
+        assert admin.listings == 4  # listed again until both had a leader
+    finally:
+        session.close()
