@@ -3,9 +3,11 @@
 `BaseCscTestCase` is a mix-in (for ``unittest.IsolatedAsyncioTestCase`` as
 ts_salobj's, or a plain pytest class): a test defines `basic_make_csc`, then
 ``async with self.make_csc(initial_state=...)`` gives ``self.csc`` and a
-``self.remote`` of it, in a topic sub-namespace of their own. The brokers and
-registry are those of the environment (``SAL_KAFKA_*`` / ``LSST_*``), e.g. the
-embedded stack's ``Stack.env()``.
+``self.remote`` of it (on the CSC's session, as ts_salobj's on its domain), in
+a topic sub-namespace of their own. The brokers and registry are those of the
+CSC's session: by default the environment's (``SAL_KAFKA_*`` / ``LSST_*``),
+e.g. the embedded stack's ``Stack.env()``; a CSC made with
+``session=Session(..., transport=MemoryTransport())`` is tested in memory.
 """
 
 from __future__ import annotations
@@ -97,7 +99,9 @@ class BaseCscTestCase(abc.ABC):
         )
         if log_level is not None:
             self.csc.log.setLevel(log_level)
-        self.remote = Remote(self.csc.io.component, self.csc.io.index)
+        # on the CSC's session, as ts_salobj's on the CSC's domain: a CSC made on an
+        # in-memory session is tested with no broker at all
+        self.remote = Remote(self.csc.io.component, self.csc.io.index, session=self.csc.session)
         try:
             await asyncio.wait_for(asyncio.gather(self.csc.start_task, self.remote.start_task), timeout)
             await asyncio.wait_for(self._current_state_seen(), timeout)
