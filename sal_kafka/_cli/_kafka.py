@@ -53,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     read = subparsers.add_parser("read", help="read topics and report rate, latency and losses")
     _common(read)
-    read.add_argument("topics", nargs="+", metavar="TOPIC")
+    read.add_argument("topics", nargs="*", metavar="TOPIC")
     read.add_argument("-n", "--number", type=int, default=0, help="stop after this many messages (0: no limit)")
     read.add_argument(
         "-t",
@@ -87,6 +87,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     read.add_argument(
         "--ready-file", help="create this file once the reader is assigned its start positions (for scripts)"
     )
+    raw = read.add_argument_group(
+        "any Kafka topic",
+        "with --kafka-topics, COMPONENT and TOPIC are Kafka topic names of any content (e.g. Debezium's "
+        "change events): each message is printed as a JSON line, its value decoded as Avro (Confluent "
+        "wire format, through the registry), JSON or text; -t is then the idle timeout (seconds without "
+        "a message) and the start is the beginning unless said",
+    )
+    raw.add_argument("--kafka-topics", action="store_true", help="read these Kafka topics, not a SAL component's")
+    start = raw.add_mutually_exclusive_group()
+    start.add_argument("--from-end", action="store_true", help="start at the end: only what is written next")
+    start.add_argument(
+        "--since", metavar="TIME", help="start at the first message at or after TIME (ISO 8601, or 300s: ago)"
+    )
+    start.add_argument("--offset", type=int, metavar="N", help="start at offset N of every partition")
+    raw.add_argument("--headers", action="store_true", help="print each message's headers too")
     read.set_defaults(func=run_read)
 
 
@@ -235,6 +250,14 @@ def run_read(args: argparse.Namespace) -> int:
     if not args.broker_timeout > 0:  # 0 or less would end the run at once, the broker up or not
         raise ConfigError(f"--broker-timeout must be above 0 seconds, got {args.broker_timeout:g}")
     config = kafka_config(args)
+    if args.kafka_topics:
+        from ._raw import run_read_any
+
+        return run_read_any(args, config)
+    if args.from_end or args.since is not None or args.offset is not None or args.headers:
+        raise ConfigError("--from-end, --since, --offset and --headers go with --kafka-topics")
+    if not args.topics:
+        raise ConfigError(f"name the topics of {args.component} to read (e.g. evt_summaryState)")
     component = _component(args, config)
     tally = _Tally()
     history = False if args.no_history else None

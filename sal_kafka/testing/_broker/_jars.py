@@ -26,7 +26,7 @@ import attrs
 
 from ...errors import BrokerError
 
-__all__ = ["KAFKA_VERSION", "KafkaJars", "find_java", "kafka_jars", "cache_root"]
+__all__ = ["KAFKA_VERSION", "KafkaJars", "find_java", "kafka_jars", "cache_root", "maven_jars"]
 
 #: The Apache Kafka release the embedded broker runs unless told otherwise
 #: ($SAL_KAFKA_KAFKA_VERSION).
@@ -160,11 +160,52 @@ def _sha256(path: Path) -> str:
 
 
 def _fetch(version: str, folder: Path) -> None:
+    fetch_jars(
+        _POM,
+        {"kafka.version": version},
+        folder,
+        what=f"Apache Kafka {version}",
+        marker="kafka_2.13-",
+        hint="or set KAFKA_HOME to a Kafka distribution",
+        manifest={"kafka": version},
+    )
+
+
+def maven_jars(pom: Path, properties: dict[str, str], name: str, what: str, marker: str) -> Path:
+    """The folder of the jars ``pom`` names (with ``properties``), in the cache under
+    ``name``: fetched from Maven Central once, then checked against their manifest.
+
+    Raises
+    ------
+    BrokerError
+        No ``mvn``; a failed fetch (its last lines shown); a cached jar that changed.
+    """
+    folder = cache_root() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _verified(folder):
+            fetch_jars(pom, properties, folder, what=what, marker=marker, manifest=dict(properties))
+    return folder / "libs"
+
+
+def fetch_jars(
+    pom: Path,
+    properties: dict[str, str],
+    folder: Path,
+    *,
+    what: str,
+    marker: str,
+    manifest: dict[str, str],
+    hint: str = "",
+) -> None:
+    """Fetch the dependencies of ``pom`` into ``folder/libs`` with strict checksums, then
+    write the SHA-256 manifest (last: a fetch cut short leaves no manifest)."""
     mvn = shutil.which("mvn")
     if mvn is None:
         raise BrokerError(
-            f"Apache Kafka {version}'s jars are not in {folder} and there is no mvn to fetch them from Maven "
-            "Central: install Maven (Debian's maven), or set KAFKA_HOME to a Kafka distribution"
+            f"{what}'s jars are not in {folder} and there is no mvn to fetch them from Maven "
+            f"Central: install Maven (Debian's maven){', ' + hint if hint else ''}"
         )
     staging = Path(tempfile.mkdtemp(prefix="libs-", dir=folder))
     command = [
@@ -173,8 +214,8 @@ def _fetch(version: str, folder: Path) -> None:
         "--quiet",
         "--strict-checksums",  # a jar that does not match Central's checksum fails the fetch
         "-f",
-        str(_POM),
-        f"-Dkafka.version={version}",
+        str(pom),
+        *(f"-D{key}={value}" for key, value in properties.items()),
         "dependency:copy-dependencies",
         f"-DoutputDirectory={staging}",
     ]
@@ -182,14 +223,14 @@ def _fetch(version: str, folder: Path) -> None:
         result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     except subprocess.TimeoutExpired:
         shutil.rmtree(staging, ignore_errors=True)
-        raise BrokerError(f"fetching Apache Kafka {version}'s jars with mvn took over 15 minutes") from None
+        raise BrokerError(f"fetching {what}'s jars with mvn took over 15 minutes") from None
     jars = sorted(staging.glob("*.jar"))
-    if result.returncode != 0 or not any(p.name.startswith("kafka_2.13-") for p in jars):
+    if result.returncode != 0 or not any(p.name.startswith(marker) for p in jars):
         shutil.rmtree(staging, ignore_errors=True)
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise BrokerError(f"mvn could not fetch Apache Kafka {version} (status {result.returncode}):\n{tail}")
+        raise BrokerError(f"mvn could not fetch {what} (status {result.returncode}):\n{tail}")
     libs = folder / "libs"
     shutil.rmtree(libs, ignore_errors=True)
     staging.rename(libs)
-    manifest = {"kafka": version, "sha256": {p.name: _sha256(libs / p.name) for p in jars}}
-    (folder / _MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    record = {**manifest, "sha256": {p.name: _sha256(libs / p.name) for p in jars}}
+    (folder / _MANIFEST).write_text(json.dumps(record, indent=1, sort_keys=True))
