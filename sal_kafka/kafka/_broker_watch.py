@@ -120,6 +120,12 @@ def offset_at(consumer: ConsumerLike, tp: TopicPartition, time_ms: int, timeout:
 def lags(consumer: ConsumerLike) -> list[tuple[str, int, int]]:
     """``(kafka topic, partition, high watermark - position)`` of every assigned partition,
     from librdkafka's cached watermarks (no request to the broker)."""
+    return [(topic, partition, max(0, high - position)) for topic, partition, high, position in ends(consumer)]
+
+
+def ends(consumer: ConsumerLike) -> list[tuple[str, int, int, int]]:
+    """``(kafka topic, partition, high watermark, position)`` of every assigned partition
+    with both known, from librdkafka's cached watermarks (no request to the broker)."""
     try:
         positions = consumer.position(consumer.assignment())
     except KafkaException:
@@ -131,5 +137,5 @@ def lags(consumer: ConsumerLike) -> list[tuple[str, int, int]]:
         except KafkaException:
             continue
         if high >= 0:
-            found.append((tp.topic, tp.partition, max(0, high - tp.offset)))
+            found.append((tp.topic, tp.partition, high, tp.offset))
     return found

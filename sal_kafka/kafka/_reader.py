@@ -18,7 +18,7 @@ from ..errors import ConfigError, KafkaIOError
 from ..options import POSTPROCESS, Arrays, Postprocess
 from ..registry import SchemaRegistry
 from ..schemas._model import ComponentInfo
-from ._broker_watch import BrokerWatch, lags, offset_at, watermarks
+from ._broker_watch import BrokerWatch, ends, offset_at, watermarks
 from ._config import KafkaConfig
 from ._decoding import Decoder
 from ._history import History, StartPosition, check_start, needs_watermarks, plan_start
@@ -153,7 +153,7 @@ class Reader:
         self._buffer: deque[Any] = deque()  # raw Kafka messages, and decoded history
         self._history = History()
         self._held: dict[tuple[str, int], int] = {}  # partition: the schema id it waits for
-        self._lags: list[tuple[str, int, int]] = []
+        self._ends: list[tuple[str, int, int, int]] = []
         self._lags_at = 0.0
         self._schemas = session.writer_schemas
         if create_topics:
@@ -336,7 +336,7 @@ class Reader:
         if _monotonic() - self._lags_at >= LAGS_INTERVAL:
             # noted here, on the reading thread: a metrics scrape must never call the
             # consumer (librdkafka serializes calls behind a running poll: scrapes hung)
-            self._lags, self._lags_at = lags(consumer), _monotonic()
+            self._ends, self._lags_at = ends(consumer), _monotonic()
         if messages:
             self._watch.back()
             self._take(messages)
@@ -390,7 +390,12 @@ class Reader:
         """``(kafka topic, partition, high watermark - position)`` of every assigned partition,
         as the reading thread last noted them (every `LAGS_INTERVAL` s while it reads):
         any thread may ask, and the consumer is never called (it would wait behind a poll)."""
-        return [] if self._closed else list(self._lags)
+        return [] if self._closed else [(t, p, max(0, high - position)) for t, p, high, position in self._ends]
+
+    def high_watermarks(self) -> dict[tuple[str, int], int]:
+        """``{(kafka topic, partition): high watermark}`` of the assigned partitions, as the
+        reading thread last noted them (with `lags`; the consumer is not called)."""
+        return {} if self._closed else {(t, p): high for t, p, high, _ in self._ends}
 
     @property
     def held(self) -> dict[tuple[str, int], int]:

@@ -10,6 +10,7 @@ from .._public import moved_names, set_public_module
 from .._stats import LatencyHistogram
 from ._grafana import (
     alert_rules,
+    connect_dashboard,
     pipeline_dashboard,
     prometheus_config,
     prometheus_datasource,
@@ -24,6 +25,7 @@ __all__ = [
     "BUCKETS",
     "LatencyHistogram",
     "pipeline_dashboard",
+    "connect_dashboard",
     "prometheus_datasource",
     "prometheus_config",
     "alert_rules",
@@ -43,6 +45,7 @@ set_public_module(
         "Metrics",
         "serve_metrics",
         "pipeline_dashboard",
+        "connect_dashboard",
         "prometheus_datasource",
         "prometheus_config",
         "alert_rules",

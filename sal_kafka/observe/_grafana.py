@@ -20,6 +20,7 @@ from .._util import write_files
 
 __all__ = [
     "pipeline_dashboard",
+    "connect_dashboard",
     "prometheus_datasource",
     "prometheus_config",
     "alert_rules",
@@ -34,6 +35,7 @@ DEFAULT_TARGETS: Final[dict[str, list[str]]] = {
     "sal-kafka-sink": ["127.0.0.1:9103"],
     "sal-kafka-registry": ["127.0.0.1:9104"],
     "sal-kafka-components": ["127.0.0.1:9105"],
+    "kafka-connect": ["127.0.0.1:9106"],
 }
 PROMETHEUS_UID: Final = "sal-kafka-prometheus"
 
@@ -97,7 +99,8 @@ def pipeline_dashboard() -> dict[str, Any]:
             "Sink: rows / s and lag behind Kafka",
             [
                 ("sum by (table) (rate(sal_kafka_sink_rows_total[1m]))", "rows/s {{table}}"),
-                ("max(sal_kafka_sink_lag_seconds)", "lag (s)"),
+                ("max by (instance, kafka_topic) (sal_kafka_sink_lag_seconds)", "lag (s) {{instance}} {{kafka_topic}}"),
+                ("sum by (instance) (sal_kafka_sink_lag_messages)", "messages behind {{instance}}"),
             ],
             "short",
         ),
@@ -176,9 +179,37 @@ def prometheus_config(targets: Mapping[str, list[str]] | None = None) -> dict[st
     }
 
 
-def alert_rules(lag_threshold: int = 10_000, sink_lag_seconds: float = 60.0) -> dict[str, Any]:
-    """Alerting rules: writer failures, a reader's brokers down, lag over a threshold, a stalled sink."""
-    rules = [
+def alert_rules(
+    lag_threshold: int = 10_000,
+    sink_lag_seconds: float = 60.0,
+    jobs: Mapping[str, list[str]] | None = None,
+    source_lag_seconds: float = 60.0,
+) -> dict[str, Any]:
+    """Alerting rules: every scrape target down or gone (``jobs``: the scrape jobs of
+    `prometheus_config`), writer failures, a reader's brokers down, lag over a
+    threshold, a sink behind Kafka (per instance and topic), Kafka Connect
+    connectors and tasks not running, a Debezium source behind its database."""
+    names = list(jobs if jobs is not None else DEFAULT_TARGETS)
+    rules: list[dict[str, Any]] = [
+        {
+            "alert": "SalKafkaTargetDown",
+            "expr": f'up{{job=~"{"|".join(names)}"}} == 0',
+            "for": "2m",
+            "labels": {"severity": "critical"},
+            "annotations": {"summary": "{{ $labels.job }} at {{ $labels.instance }} does not answer its scrapes"},
+        },
+        *(
+            {
+                "alert": "SalKafkaTargetAbsent",
+                "expr": f'absent(up{{job="{job}"}})',
+                "for": "5m",
+                "labels": {"severity": "warning", "job": job},
+                "annotations": {"summary": f"no target of the scrape job {job} is known to Prometheus"},
+            }
+            for job in names
+        ),
+    ]
+    rules += [
         {
             "alert": "SalKafkaWriterFailures",
             "expr": "sum by (component, topic) (increase(sal_kafka_writer_failed_total[5m])) > 0",
@@ -209,13 +240,123 @@ def alert_rules(lag_threshold: int = 10_000, sink_lag_seconds: float = 60.0) -> 
         },
         {
             "alert": "SalKafkaSinkStalled",
-            "expr": f"max(sal_kafka_sink_lag_seconds) > {sink_lag_seconds:g}",
+            "expr": f"max by (instance, kafka_topic) (sal_kafka_sink_lag_seconds) > {sink_lag_seconds:g}",
             "for": "5m",
             "labels": {"severity": "critical"},
-            "annotations": {"summary": f"the PostgreSQL sink is over {sink_lag_seconds:g} s behind Kafka"},
+            "annotations": {
+                "summary": "{{ $labels.instance }}: the sink is over "
+                + f"{sink_lag_seconds:g}"
+                + " s behind Kafka on {{ $labels.kafka_topic }}"
+            },
+        },
+        {
+            # a sink that died takes its lag series with it: its target is then down (above)
+            "alert": "SalKafkaSinkGone",
+            "expr": 'absent(sal_kafka_sink_batches_total{job="sal-kafka-sink"})',
+            "for": "5m",
+            "labels": {"severity": "critical"},
+            "annotations": {"summary": "no sink reports its batches: is it running?"},
+        },
+        {
+            "alert": "KafkaConnectTaskNotRunning",
+            "expr": 'max by (instance, connector, task, status) (kafka_connect_task_status{status!="running"}) == 1',
+            "for": "2m",
+            "labels": {"severity": "critical"},
+            "annotations": {"summary": "{{ $labels.connector }} task {{ $labels.task }} is {{ $labels.status }}"},
+        },
+        {
+            "alert": "KafkaConnectConnectorNotRunning",
+            "expr": 'max by (instance, connector, status) (kafka_connect_connector_status{status!="running"}) == 1',
+            "for": "2m",
+            "labels": {"severity": "critical"},
+            "annotations": {"summary": "the connector {{ $labels.connector }} is {{ $labels.status }}"},
+        },
+        {
+            "alert": "DebeziumSourceBehind",
+            "expr": "max by (instance, server) (debezium_streaming_millisecondsbehindsource) > "
+            + f"{source_lag_seconds * 1000:g}",
+            "for": "5m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "{{ $labels.server }}: change events over "
+                + f"{source_lag_seconds:g}"
+                + " s behind the database"
+            },
+        },
+        {
+            "alert": "DebeziumSourceDisconnected",
+            "expr": "max by (instance, server) (debezium_streaming_connected) == 0",
+            "for": "2m",
+            "labels": {"severity": "critical"},
+            "annotations": {"summary": "{{ $labels.server }}: Debezium is not connected to its database"},
         },
     ]
     return {"groups": [{"name": "sal-kafka", "rules": rules}]}
+
+
+def connect_dashboard() -> dict[str, Any]:
+    """The "Kafka Connect" dashboard: connector and task status, records polled and
+    written per second, Debezium's lag behind its database and its queue, from the
+    Prometheus JMX exporter of the worker (`sal_kafka.testing.KafkaConnect`)."""
+    rows: list[tuple[str, list[tuple[str, str]], str]] = [
+        (
+            "Connectors and tasks running",
+            [
+                ('max by (connector) (kafka_connect_connector_status{status="running"})', "{{connector}}"),
+                (
+                    'max by (connector, task) (kafka_connect_task_status{status="running"})',
+                    "{{connector}} task {{task}}",
+                ),
+            ],
+            "short",
+        ),
+        (
+            "Source records polled and written / s",
+            [
+                ("sum by (connector) (kafka_connect_source_task_source_record_poll_rate)", "polled {{connector}}"),
+                ("sum by (connector) (kafka_connect_source_task_source_record_write_rate)", "written {{connector}}"),
+            ],
+            "short",
+        ),
+        (
+            "Change events / s (Debezium)",
+            [("sum by (server) (rate(debezium_streaming_totalnumberofeventsseen[1m]))", "{{server}}")],
+            "short",
+        ),
+        (
+            "Source lag behind the database (Debezium)",
+            [("max by (server) (debezium_streaming_millisecondsbehindsource)", "{{server}}")],
+            "ms",
+        ),
+        (
+            "Debezium queue: remaining capacity",
+            [("min by (server) (debezium_streaming_queueremainingcapacity)", "{{server}}")],
+            "short",
+        ),
+        (
+            "Task errors and retries",
+            [
+                (
+                    "sum by (connector) (kafka_connect_task_offset_commit_failure_percentage)",
+                    "commit failures % {{connector}}",
+                ),
+                ("sum by (server) (debezium_streaming_numberoferroneousevents)", "erroneous events {{server}}"),
+            ],
+            "short",
+        ),
+    ]
+    panels = [_panel(title, exprs, unit, (i % 2) * 12, (i // 2) * 8) for i, (title, exprs, unit) in enumerate(rows)]
+    return {
+        "uid": "sal-kafka-connect",
+        "title": "Kafka Connect",
+        "tags": ["sal-kafka", "kafka-connect", "debezium"],
+        "schemaVersion": 39,
+        "refresh": "10s",
+        "time": {"from": "now-1h", "to": "now"},
+        "templating": {"list": []},
+        "annotations": {"list": []},
+        "panels": panels,
+    }
 
 
 def write_provisioning(out: str | Path, prometheus_url: str = "http://127.0.0.1:9090") -> list[Path]:
@@ -241,6 +382,7 @@ def write_provisioning(out: str | Path, prometheus_url: str = "http://127.0.0.1:
             sort_keys=False,
         ),
         root / "grafana" / "dashboards" / "sal-kafka-pipeline.json": json.dumps(pipeline_dashboard(), indent=2),
+        root / "grafana" / "dashboards" / "kafka-connect.json": json.dumps(connect_dashboard(), indent=2),
         root / "prometheus" / "prometheus.yml": yaml.safe_dump(prometheus_config(), sort_keys=False),
         root / "prometheus" / "alerts.yml": yaml.safe_dump(alert_rules(), sort_keys=False),
     }

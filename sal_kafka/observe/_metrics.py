@@ -133,7 +133,16 @@ METRIC_NAMES: Final[dict[str, tuple[str, str, tuple[str, ...]]]] = {
         ("kafka_topic", "field"),
     ),
     "sal_kafka_sink_batch_seconds": ("histogram", "Time to commit a batch", ()),
-    "sal_kafka_sink_lag_seconds": ("gauge", "Now minus the newest committed message's Kafka time", ()),
+    "sal_kafka_sink_lag_messages": (
+        "gauge",
+        "Messages of a partition written to Kafka and not yet committed to the store",
+        ("kafka_topic", "partition"),
+    ),
+    "sal_kafka_sink_lag_seconds": (
+        "gauge",
+        "While a partition has messages not yet stored: now minus the Kafka time of its newest stored one (else 0)",
+        ("kafka_topic", "partition"),
+    ),
     "sal_kafka_registry_requests_total": ("counter", "Registry server requests", ("endpoint", "method", "status")),
     "sal_kafka_registry_request_seconds": ("histogram", "Registry server request time", ("endpoint",)),
 }

@@ -69,6 +69,7 @@ class Batch:
     count: int = 0
     newest: float = 0.0  # Kafka time (s) of the newest message
     first_at: float = 0.0  # monotonic time of its first message
+    times: dict[tuple[str, int], float] = attrs.Factory(dict)  # newest Kafka time (s) per partition
 
     def add(self, topic: TopicInfo, row: Any, received: Received) -> None:
         rows = self.rows.get(topic)
@@ -82,6 +83,7 @@ class Batch:
         """One more message read (stored, or set aside)."""
         self.positions[(kafka_topic, partition)] = offset + 1
         self.newest = max(self.newest, timestamp_ms / 1000.0)
+        self.times[(kafka_topic, partition)] = timestamp_ms / 1000.0
         if self.count == 0:
             self.first_at = time.monotonic()
         self.count += 1
@@ -133,6 +135,10 @@ class SinkStats:
         self.batches = 0
         self.retries = 0
         self.last_kafka_time = 0.0  # Kafka timestamp (s) of the newest message committed
+        #: ``{(kafka topic, partition): next offset}`` committed (from the store at start)
+        self.committed: dict[tuple[str, int], int] = {}
+        #: ``{(kafka topic, partition): Kafka time (s)}`` of the newest message committed
+        self.committed_times: dict[tuple[str, int], float] = {}
         self.batch_seconds = LatencyHistogram(resolution=0.001, limit=10.0)
 
 
@@ -179,6 +185,8 @@ class SinkRunner:
         self.batch_size = batch_size
         self.max_delay = max_delay
         self.stats = SinkStats()
+        self._reader: _MultiReader | None = None  # while it runs: its readers note the high watermarks
+        self._started = time.time()
         self._prepared = False
         self._stop = threading.Event()
         if self.session.metrics is not None:
@@ -227,7 +235,8 @@ class SinkRunner:
             )
             batch.reached(message.topic(), message.partition(), message.offset(), kafka_time)
 
-        reader = _MultiReader(self.session, self.components, self.topics, offsets, undecodable)
+        self.stats.committed.update(offsets)
+        reader = self._reader = _MultiReader(self.session, self.components, self.topics, offsets, undecodable)
         end = None if duration is None else time.monotonic() + duration
         row, by_name = self.backend.row, self._by_name
         try:
@@ -258,6 +267,7 @@ class SinkRunner:
             if batch.count:
                 self._commit(batch)
         finally:
+            self._reader = None
             reader.close()
             self.backend.close()
             self._prepared = False
@@ -285,6 +295,8 @@ class SinkRunner:
         self.stats.batch_seconds.add(time.monotonic() - start)
         self.stats.batches += 1
         self.stats.last_kafka_time = max(self.stats.last_kafka_time, batch.newest)
+        self.stats.committed.update(batch.positions)
+        self.stats.committed_times.update(batch.times)
         refused_at = {(a.kafka_topic, a.partition, a.offset) for a in refused}
         for topic, sources in batch.sources.items():
             name = self.backend.table_name(topic)
@@ -316,8 +328,22 @@ class SinkRunner:
         for (kafka_topic, field), n in self.stats.dropped_fields.items():
             families.add("sal_kafka_sink_dropped_fields_total", (kafka_topic, field), n)
         add_histogram(families.get("sal_kafka_sink_batch_seconds"), [], self.stats.batch_seconds)
-        if self.stats.last_kafka_time:
-            families.add("sal_kafka_sink_lag_seconds", (), max(0.0, time.time() - self.stats.last_kafka_time))
+        reader = self._reader
+        if reader is None:
+            return
+        now = time.time()
+        for (kafka_topic, partition), high in reader.high_watermarks().items():
+            # behind the broker's end: what is written and not committed to the store
+            behind = max(0, high - self.stats.committed.get((kafka_topic, partition), 0))
+            families.add("sal_kafka_sink_lag_messages", (kafka_topic, str(partition)), behind)
+            # a quiet partition all stored is 0 s behind, however old its last message
+            stored_at = self.stats.committed_times.get((kafka_topic, partition))
+            if not behind:
+                families.add("sal_kafka_sink_lag_seconds", (kafka_topic, str(partition)), 0.0)
+            elif stored_at is not None:
+                families.add("sal_kafka_sink_lag_seconds", (kafka_topic, str(partition)), max(0.0, now - stored_at))
+            else:  # nothing of it stored by this sink yet: behind by at least its run time
+                families.add("sal_kafka_sink_lag_seconds", (kafka_topic, str(partition)), now - self._started)
 
 
 class _MultiReader:
@@ -360,6 +386,13 @@ class _MultiReader:
                     self._ready.extend(reader.drain(999))
                     return received
         return None
+
+    def high_watermarks(self) -> dict[tuple[str, int], int]:
+        """Every reader's `Reader.high_watermarks` (noted by its reading thread)."""
+        found: dict[tuple[str, int], int] = {}
+        for reader in self.readers:
+            found.update(reader.high_watermarks())
+        return found
 
     def close(self) -> None:
         for reader in self.readers:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -22,12 +21,15 @@ from sal_kafka.observe import (
     LatencyHistogram,
     Metrics,
     alert_rules,
+    connect_dashboard,
     pipeline_dashboard,
     prometheus_config,
     serve_metrics,
     write_provisioning,
 )
+from sal_kafka.observe._grafana import DEFAULT_TARGETS
 from sal_kafka.testing import Stack, free_port
+from sal_kafka.testing._prometheus import prometheus_binaries
 from tests.conftest import BUNDLED
 from tests.registry_server import RegistryProcess
 
@@ -185,26 +187,36 @@ def test_the_dashboard_and_the_alerts_name_only_metrics_that_exist(tmp_path: Pat
     rules = alert_rules()["groups"][0]["rules"]
     for expr in exprs + [r["expr"] for r in rules]:
         names = _names_in(expr)
-        assert names and all(_known(n) for n in names), expr
+        # the rest are up (Prometheus's own) and the Kafka Connect exporter's, which
+        # tests/testing/test_connect.py queries from a real Prometheus
+        others = set(re.findall(r"\b(up|kafka_connect_[a-z_]+|debezium_[a-z_]+)\b", expr))
+        assert (names or others) and all(_known(n) for n in names), expr
     assert {r["alert"] for r in rules} >= {
+        "SalKafkaTargetDown",
+        "SalKafkaTargetAbsent",
         "SalKafkaWriterFailures",
         "SalKafkaReaderBrokerDown",
         "SalKafkaConsumerLag",
         "SalKafkaSinkStalled",
+        "SalKafkaSinkGone",
+        "KafkaConnectTaskNotRunning",
+        "DebeziumSourceBehind",
     }
+    absent = {r["labels"].get("job") for r in rules if r["alert"] == "SalKafkaTargetAbsent"}
+    assert absent == set(DEFAULT_TARGETS)  # every job: a target down 40 minutes did not alert before
     files = write_provisioning(tmp_path)
     assert {f.name for f in files} == {
         "sal-kafka-prometheus.yaml",
         "sal-kafka.yaml",
         "sal-kafka-pipeline.json",
+        "kafka-connect.json",
         "prometheus.yml",
         "alerts.yml",
     }
     config = yaml.safe_load((tmp_path / "prometheus" / "prometheus.yml").read_text())
     assert config == prometheus_config()
-    promtool = shutil.which("promtool")
-    if promtool is None:  # the Debian package 'prometheus' is not installed: parsed above, no more
-        pytest.skip("promtool not installed (Debian package prometheus): the files were parsed only")
+    promtool = str(prometheus_binaries().promtool)  # Debian's package, fetched once if not installed
+    exprs += [t["expr"] for p in connect_dashboard()["panels"] for t in p["targets"]]
     for args in (
         ["check", "config", str(tmp_path / "prometheus" / "prometheus.yml")],
         ["check", "rules", str(tmp_path / "prometheus" / "alerts.yml")],

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -16,9 +17,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from sal_kafka.observe import alert_rules, connect_dashboard, prometheus_config
 from sal_kafka.testing import Stack
 from sal_kafka.testing._broker._cluster import free_port
 from sal_kafka.testing._broker._connect import KafkaConnect, debezium_postgres
+from sal_kafka.testing._prometheus import PrometheusServer
 from sal_kafka.testing._stack import EmbeddedPostgres
 
 pytestmark = pytest.mark.broker
@@ -95,6 +98,28 @@ def test_debezium_change_events_arrive_as_json_lines(stack: Stack, cdc_database:
         assert events and float(events[0].split()[-1]) == 3.0  # the create, the update and the delete
         status_ = connect.status(f"{prefix}-source")
         assert status_["connector"]["state"] == "RUNNING" and status_["tasks"][0]["state"] == "RUNNING"
+        _check_in_prometheus(connect)
+
+
+def _check_in_prometheus(connect: KafkaConnect) -> None:
+    """Debian's Prometheus scrapes the worker's exporter with the generated configuration:
+    every query of the Kafka Connect dashboard returns series, and the alert rules load."""
+    targets = {"kafka-connect": [connect.metrics_url.split("/")[2]], "sal-kafka-read": [f"127.0.0.1:{free_port()}"]}
+    config = prometheus_config(targets)
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    with PrometheusServer(config, {"alerts.yml": alert_rules(jobs=targets)}) as prometheus:
+        deadline = time.monotonic() + 60
+        while not prometheus.query('count_over_time(up{job="kafka-connect"}[1m]) >= 4'):
+            assert time.monotonic() < deadline, prometheus.tail()
+            time.sleep(0.5)
+        exprs = [t["expr"] for p in connect_dashboard()["panels"] for t in p["targets"]]
+        empty = [e for e in exprs if not prometheus.query(e)]
+        assert not empty, empty
+        groups = prometheus.api("rules")["groups"]
+        assert groups and all(r["health"] == "ok" for g in groups for r in g["rules"]), groups
+        down = prometheus.query('up{job=~"kafka-connect|sal-kafka-read"} == 0')
+        assert [d["metric"]["job"] for d in down] == ["sal-kafka-read"]  # the target with nothing behind it
+        assert not prometheus.query('kafka_connect_task_status{status!="running"} == 1')
 
 
 def test_read_any_topic_decodes_avro_json_and_text_and_counts_what_it_cannot(stack: Stack) -> None:
