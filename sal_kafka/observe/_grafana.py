@@ -98,7 +98,7 @@ def pipeline_dashboard() -> dict[str, Any]:
         (
             "Sink: rows / s and lag behind Kafka",
             [
-                ("sum by (table) (rate(sal_kafka_sink_rows_total[1m]))", "rows/s {{table}}"),
+                ("sum by (instance, table) (rate(sal_kafka_sink_rows_total[1m]))", "rows/s {{instance}} {{table}}"),
                 ("max by (instance, kafka_topic) (sal_kafka_sink_lag_seconds)", "lag (s) {{instance}} {{kafka_topic}}"),
                 ("sum by (instance) (sal_kafka_sink_lag_messages)", "messages behind {{instance}}"),
             ],
@@ -123,9 +123,15 @@ def pipeline_dashboard() -> dict[str, Any]:
         (
             "librdkafka: broker round trip and queues",
             [
-                ('max by (client, broker) (sal_kafka_librdkafka_broker_rtt_seconds{stat="p99"})', "rtt p99 {{broker}}"),
-                ("sum by (client) (sal_kafka_librdkafka_queue_messages)", "queued {{client}}"),
-                ("sum by (client) (sal_kafka_producer_queue_messages)", "producer queue {{client}}"),
+                (
+                    'max by (instance, client, broker) (sal_kafka_librdkafka_broker_rtt_seconds{stat="p99"})',
+                    "rtt p99 {{instance}} {{client}} {{broker}}",
+                ),
+                ("sum by (instance, client) (sal_kafka_librdkafka_queue_messages)", "queued {{instance}} {{client}}"),
+                (
+                    "sum by (instance, client) (sal_kafka_producer_queue_messages)",
+                    "producer queue {{instance}} {{client}}",
+                ),
             ],
             "short",
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -268,3 +269,44 @@ def test_a_scrape_never_waits_for_a_reader_s_poll(stack: Stack, kafka_config: Ka
         reader.close()
     assert max(took) < 1.0, took  # not behind the 4 s poll
     assert value(families, "sal_kafka_consumer_lag_messages", component="KMirror", partition="0") == 0
+
+
+@pytest.mark.broker
+async def test_the_pipeline_dashboard_in_a_real_prometheus(stack: Stack, kafka_config: KafkaConfig) -> None:
+    """Debian's Prometheus scrapes a process that writes, reads and commands: every query
+    of the pipeline dashboard is valid PromQL there, and those of the parts that ran
+    (writers, readers, lag, commands, librdkafka) return series."""
+    from sal_kafka import BaseCsc, Remote
+    from sal_kafka.testing._prometheus import PrometheusServer
+
+    metrics = Metrics()
+    host, port = serve_metrics(0, metrics)
+    targets = {"sal-kafka-components": [f"{host}:{port}"]}
+    config = prometheus_config(targets)
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    session = Session(kafka_config, metrics=metrics)  # librdkafka statistics every 5 s
+    ktest = ComponentInfo.load("KTest", BUNDLED, kafka_config.topic_subname)
+    csc = BaseCsc(ktest, 1, session=session, allow_missing_callbacks=True)
+    try:
+        await csc.start_task
+        async with Remote(ktest, 1, session=session) as remote:
+            with PrometheusServer(config, {"alerts.yml": alert_rules(jobs=targets)}) as prometheus:
+                deadline = time.monotonic() + 90
+                while True:  # commands, each a write, a read and an ack, until the rates have points
+                    await remote.cmd_start.set_start(timeout=10)
+                    await remote.cmd_standby.set_start(timeout=10)
+                    acks = prometheus.query("count_over_time(sal_kafka_command_acks_total[1m]) >= 5")
+                    if acks and prometheus.query("sal_kafka_librdkafka_queue_messages"):
+                        break
+                    assert time.monotonic() < deadline, prometheus.tail()
+                    await asyncio.sleep(0.3)
+                exprs = [t["expr"] for p in pipeline_dashboard()["panels"] for t in p["targets"]]
+                results = {e: prometheus.query(e) for e in exprs}  # a bad query raises here
+                ran = ("writer_messages", "reader_messages", "consumer_lag", "command_", "librdkafka", "producer_q")
+                empty = [e for e, r in results.items() if not r and any(f"sal_kafka_{k}" in e for k in ran)]
+                assert not empty, empty
+                groups = prometheus.api("rules")["groups"]
+                assert all(r["health"] == "ok" for g in groups for r in g["rules"]), groups
+    finally:
+        await csc.close()
+        session.close()
