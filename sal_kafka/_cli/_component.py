@@ -18,7 +18,7 @@ from ..components._csc import STATE_PATHS, state_path
 from ..errors import AckError, AckTimeoutError, ConfigError, SalKafkaError
 from ..schemas._model import ComponentInfo
 from ..wire import TAI_MINUS_UTC
-from ._connection import add_connection_arguments, kafka_config
+from ._connection import add_connection_arguments, add_metrics_argument, kafka_config, metrics_session
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,6 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="refuse commands from other users than this one (CMD_NOPERM); default $LSST_DDS_ENABLE_AUTHLIST=1",
     )
     add_connection_arguments(example)
+    add_metrics_argument(example)
     example.set_defaults(func=run_example_csc)
 
 
@@ -225,8 +226,12 @@ def run_example_csc(args: argparse.Namespace) -> int:
 
     config = kafka_config(args)
 
+    session = metrics_session(args, config) if args.metrics_port else None
+
     async def main() -> None:
-        task = asyncio.ensure_future(run_example(args.index, config=config, authorize=args.authorize or None))
+        task = asyncio.ensure_future(
+            run_example(args.index, config=config, session=session, authorize=args.authorize or None)
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
@@ -236,5 +241,9 @@ def run_example_csc(args: argparse.Namespace) -> int:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        if session is not None:
+            session.close()
     return 0

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
-from ..kafka import KafkaConfig
+from ..kafka import KafkaConfig, Session
 
 if TYPE_CHECKING:
     from ..observe._metrics import Metrics
@@ -20,6 +21,20 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
 def kafka_config(args: argparse.Namespace) -> KafkaConfig:
     """The config of the command line's connection options, the environment filling the rest."""
     return KafkaConfig.from_env(bootstrap_servers=args.bootstrap_servers, registry_url=args.registry_url)
+
+
+def add_metrics_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metrics-port", metavar="[HOST:]PORT", help="serve Prometheus metrics at /metrics there")
+
+
+def metrics_session(args: argparse.Namespace, config: KafkaConfig) -> Session:
+    """The command's session; with ``--metrics-port``, its metrics served there (said on stderr)."""
+    served = served_metrics(args)
+    if served is None:
+        return Session(config)
+    metrics, host, port = served
+    print(f"metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
+    return Session(config, metrics=metrics)
 
 
 def served_metrics(args: argparse.Namespace) -> tuple[Metrics, str, int] | None:

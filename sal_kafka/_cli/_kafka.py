@@ -20,7 +20,7 @@ from ..kafka import KafkaConfig, Reader, Session, Writer
 from ..kafka._sample import sample_record
 from ..options import ACKS, ARRAYS, POSTPROCESS, VALIDATION_MODES
 from ..schemas._model import ComponentInfo
-from ._connection import add_connection_arguments, kafka_config, served_metrics
+from ._connection import add_connection_arguments, add_metrics_argument, kafka_config, metrics_session
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +29,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     add_connection_arguments(parser)
     parser.add_argument("--xml-dir", help="folder holding SALSubsystems.xml (default: bundled xml_schemas/)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--metrics-port", metavar="[HOST:]PORT", help="serve Prometheus metrics at /metrics there")
+    add_metrics_argument(parser)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -107,12 +107,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _session(args: argparse.Namespace, config: KafkaConfig) -> Session:
     """The command's session; with ``--metrics-port``, its metrics served there."""
-    served = served_metrics(args)
-    if served is None:
-        return Session(config)
-    metrics, host, port = served
-    print(f"metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
-    return Session(config, metrics=metrics)
+    return metrics_session(args, config)
 
 
 def _component(args: argparse.Namespace, config: KafkaConfig) -> ComponentInfo:

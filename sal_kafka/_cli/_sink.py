@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import SinkError
 from ..kafka import Session
-from ._connection import add_connection_arguments, kafka_config, served_metrics
+from ._connection import add_connection_arguments, add_metrics_argument, kafka_config, metrics_session, served_metrics
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,6 +87,7 @@ def add_hostmetrics_parser(subparsers: argparse._SubParsersAction[argparse.Argum
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples (default 1)")
     parser.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C or SIGTERM)")
     add_connection_arguments(parser)
+    add_metrics_argument(parser)
     parser.set_defaults(func=run_hostmetrics)
 
 
@@ -94,7 +95,7 @@ def run_hostmetrics(args: argparse.Namespace) -> int:
     from ..apps.hostmetrics import HostMetricsPublisher
 
     config = kafka_config(args)
-    with Session(config) as session:
+    with metrics_session(args, config) as session:
         publisher = HostMetricsPublisher(session)
         signal.signal(signal.SIGTERM, lambda signum, frame: publisher.stop())
         signal.signal(signal.SIGINT, lambda signum, frame: publisher.stop())

@@ -221,3 +221,54 @@ def test_the_interactive_commander(csc: KafkaConfig, stack: Stack) -> None:
     assert "evt scalars:" in out and "int0=7" in out and "string0='typed'" in out
     assert "error: no command 'nosuch'; help lists them" in out
     assert "error: KTest.cmd_setScalars has no field 'int00'" in out  # and the commander went on
+
+
+def _metrics_url(proc: subprocess.Popen[str]) -> str:
+    """The URL a command prints when given ``--metrics-port``."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if line.startswith("metrics on "):
+            return line.split()[-1]
+        assert line or proc.poll() is None, "the command ended without serving metrics"
+    raise AssertionError("no 'metrics on' line within 60 s")
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (
+            ["example-csc", "--index", "3"],
+            'sal_kafka_writer_messages_total{component="KTest",index="3",topic="evt_heartbeat"}',
+        ),
+        (
+            ["hostmetrics", "--interval", "0.2", "--seconds", "30"],
+            'sal_kafka_writer_messages_total{component="HostMetrics"',
+        ),
+    ],
+    ids=["example-csc", "hostmetrics"],
+)
+def test_example_csc_and_hostmetrics_serve_their_metrics(
+    stack: Stack, kafka_config: KafkaConfig, command: list[str], expected: str
+) -> None:
+    """Before: neither took --metrics-port, and the generated scrape job
+    sal-kafka-components (:9105) had no command that served it."""
+    import httpx
+
+    env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=kafka_config.topic_subname)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sal_kafka", *command, "--metrics-port", "127.0.0.1:0"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = _metrics_url(proc)
+        deadline = time.monotonic() + 30
+        while expected not in (text := httpx.get(url, timeout=10).text):
+            assert time.monotonic() < deadline, text[-2000:]
+            time.sleep(0.3)
+    finally:
+        proc.terminate()
+        proc.wait(30)
