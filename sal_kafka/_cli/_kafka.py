@@ -158,6 +158,7 @@ def run_write(args: argparse.Namespace) -> int:
         "messages": stats.written,
         "delivered": stats.delivered if acks != "0" else None,
         "failed": stats.failed,
+        "unknown_outcome": stats.unknown,  # timed out: perhaps stored (count the topic to know)
         "bytes": stats.bytes_written,
         "seconds": round(elapsed, 4),
         "messages_per_s": round(stats.written / written, 1),
@@ -170,7 +171,7 @@ def run_write(args: argparse.Namespace) -> int:
     if last != start:
         print(file=sys.stderr)
     _report(result, args.json)
-    return 1 if stats.failed else 0
+    return 1 if stats.failed or stats.unknown else 0
 
 
 def _in_ms(seconds: dict[str, float | None]) -> dict[str, float | None]:

@@ -83,6 +83,7 @@ def pipeline_dashboard() -> dict[str, Any]:
             "Failed and undecodable messages / s",
             [
                 ("sum by (topic) (rate(sal_kafka_writer_failed_total[5m]))", "failed {{topic}}"),
+                ("sum by (topic) (rate(sal_kafka_writer_unknown_total[5m]))", "timed out, outcome unknown {{topic}}"),
                 ("sum by (topic) (rate(sal_kafka_reader_undecodable_total[5m]))", "undecodable {{topic}}"),
             ],
             "ops",

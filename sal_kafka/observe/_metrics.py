@@ -76,7 +76,16 @@ METRIC_NAMES: Final[dict[str, tuple[str, str, tuple[str, ...]]]] = {
         "Messages the broker acknowledged",
         ("component", "topic", "index"),
     ),
-    "sal_kafka_writer_failed_total": ("counter", "Messages that failed (reported)", ("component", "topic", "index")),
+    "sal_kafka_writer_failed_total": (
+        "counter",
+        "Messages the broker refused (reported): not stored",
+        ("component", "topic", "index"),
+    ),
+    "sal_kafka_writer_unknown_total": (
+        "counter",
+        "Messages that timed out: the broker may or may not have stored them",
+        ("component", "topic", "index"),
+    ),
     "sal_kafka_writer_ack_latency_seconds": (
         "histogram",
         "From write to the broker's acknowledgement",
@@ -264,6 +273,7 @@ def _writer_samples(families: _Families, writer: Writer, queues: dict[str, int])
     families.add("sal_kafka_writer_bytes_total", labels, stats.bytes_written)
     families.add("sal_kafka_writer_delivered_total", labels, stats.delivered)
     families.add("sal_kafka_writer_failed_total", labels, stats.failed)
+    families.add("sal_kafka_writer_unknown_total", labels, stats.unknown)
     family = families.get("sal_kafka_writer_ack_latency_seconds")
     assert isinstance(family, HistogramMetricFamily)
     add_histogram(family, [str(v) for v in labels], stats.ack_latency)
