@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -12,6 +13,7 @@ from typing import Any
 from ..kafka import Session
 from ..schemas._loader import load_components
 from ..schemas._model import ComponentInfo, bundled_xml_dir
+from ..testing._broker._cluster import free_port
 from ..testing._stack import DEMO, EmbeddedPostgres, Stack, run_pair
 
 
@@ -37,6 +39,24 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument(
         "--metrics-port", metavar="[HOST:]PORT", help="serve the registry's Prometheus metrics at /metrics there"
+    )
+    pipeline = parser.add_argument_group(
+        "the whole pipeline",
+        "with any of these, dev starts the parts and runs until Ctrl-C or SIGTERM (or, with --keep, leaves "
+        "them running), printing their addresses, instead of the demo",
+    )
+    pipeline.add_argument(
+        "--sink", action="store_true", help="PostgreSQL 18 (embedded) and the sink of the bundled components"
+    )
+    pipeline.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="Prometheus (Debian's package) scraping every part, with the generated alerts and Grafana files",
+    )
+    pipeline.add_argument(
+        "--connect",
+        action="store_true",
+        help="Kafka Connect with Debezium's PostgreSQL connector on the sink's tables, and its JMX exporter",
     )
     parser.set_defaults(func=run)
 
@@ -64,7 +84,9 @@ def _terminate(signum: int, frame: object) -> None:
 
 def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _terminate)
-    stack = Stack(args.workdir, registry_metrics=args.metrics_port, brokers=args.brokers)
+    pipeline = args.sink or args.prometheus or args.connect
+    registry_metrics = args.metrics_port or (f"127.0.0.1:{free_port()}" if args.prometheus else None)
+    stack = Stack(args.workdir, registry_metrics=registry_metrics, brokers=args.brokers)
     nodes = f"{args.brokers} nodes" if args.brokers > 1 else "one node"
     print(f"starting Apache Kafka ({nodes}, KRaft) on {stack.bootstrap_servers} ...")
     print(f"starting the registry on {stack.registry_url} ...")
@@ -87,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
             f"created {len(created)} topics, registered {sum(r.status == 'new' for r in results)} schemas "
             f"of {', '.join(c.name for c in components)}"
         )
+        if pipeline:
+            detached = _pipeline(args, stack, registry_metrics)
+            return 0
         if args.keep:
             pids = " ".join(str(p) for p in stack.pids)
             print(f"\nexport SAL_KAFKA_BOOTSTRAP_SERVERS={stack.bootstrap_servers}")
@@ -152,3 +177,112 @@ def _sink_demo(stack: Stack, url: str) -> None:
     print(f"\n{query};")
     for name, value in zip(names, values, strict=False):
         print(f"  {name:>13}: {value}")
+
+
+def _pipeline(args: argparse.Namespace, stack: Stack, registry_metrics: str | None) -> bool:
+    """Start the parts asked for on ``stack``; with ``--keep`` leave them running (True),
+    else wait for Ctrl-C or SIGTERM and stop them (False)."""
+    import subprocess
+
+    from ..observe import alert_rules, prometheus_config, write_provisioning
+
+    started: list[Any] = []  # what to stop, last first
+    kept = False
+    pids = list(stack.pids)
+    urls: list[tuple[str, str]] = [("Kafka", stack.bootstrap_servers), ("registry", stack.registry_url)]
+    targets: dict[str, list[str]] = {}
+    if registry_metrics:
+        targets["sal-kafka-registry"] = [registry_metrics]
+    try:
+        postgres = None
+        if args.sink or args.connect:
+            postgres = EmbeddedPostgres(
+                stack.workdir / "postgres", port=free_port(), settings={"wal_level": "logical"}, keep=args.keep
+            ).start()
+            started.append(postgres)
+            pids += [postgres.pid] if postgres.pid else []
+            urls.append(("PostgreSQL 18", postgres.url))
+        if args.sink:
+            assert postgres is not None
+            sink_metrics = f"127.0.0.1:{free_port()}"
+            log = open(stack.workdir / "sink.log", "ab")  # noqa: SIM115 - the process owns it
+            sink = subprocess.Popen(
+                [sys.executable, "-m", "sal_kafka", "sink", "postgres", "--url", postgres.url, "KTest", "KMirror"]
+                + ["--xml-dir", str(bundled_xml_dir()), "--metrics-port", sink_metrics],
+                env={**os.environ, **stack.env()},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=args.keep,
+            )
+            log.close()
+            started.append(sink)
+            pids.append(sink.pid)
+            targets["sal-kafka-sink"] = [sink_metrics]
+            urls.append(("sink metrics", f"http://{sink_metrics}/metrics (log {stack.workdir / 'sink.log'})"))
+        if args.connect:
+            from ..testing._broker._connect import KafkaConnect, debezium_postgres
+
+            assert postgres is not None
+            source = debezium_postgres(
+                "sal-kafka-postgres",
+                host="127.0.0.1",
+                port=postgres.port or 0,
+                database="postgres",
+                user="postgres",
+                tables=[],
+                topic_prefix="salkafka_cdc",
+                **{"schema.include.list": "public"},
+            )
+            del source["table.include.list"]  # every table of the schema: the sink's, and any made later
+            print("starting Kafka Connect with Debezium's PostgreSQL connector ...", flush=True)
+            connect = KafkaConnect(stack.bootstrap_servers, [source], stack.workdir / "connect")
+            connect.start(detach=args.keep)
+            started.append(connect)
+            pids.append(connect.process.pid if connect.process else 0)
+            targets["kafka-connect"] = [connect.metrics_url.split("/")[2]]
+            urls += [("Kafka Connect REST", connect.rest_url), ("Kafka Connect metrics", connect.metrics_url)]
+        if args.prometheus:
+            from ..testing._prometheus import PrometheusServer
+
+            rules = alert_rules(jobs=targets)
+            config = prometheus_config(targets)
+            prometheus = PrometheusServer(config, {"alerts.yml": rules}, folder=stack.workdir / "prometheus")
+            prometheus.start(detach=args.keep)
+            started.append(prometheus)
+            pids.append(prometheus.process.pid if prometheus.process else 0)
+            grafana = write_provisioning(stack.workdir / "grafana-files", prometheus_url=prometheus.url)
+            urls += [
+                ("Prometheus", prometheus.url),
+                ("Grafana provisioning", str(grafana[0].parents[2])),
+            ]
+        print()
+        for name, url in urls:
+            print(f"{name:>22}: {url}")
+        print(f"\nexport SAL_KAFKA_BOOTSTRAP_SERVERS={stack.bootstrap_servers}")
+        print(f"export SAL_KAFKA_SCHEMA_REGISTRY_URL={stack.registry_url}")
+        if args.keep:
+            for part in started:
+                if hasattr(part, "detach"):
+                    part.detach()
+            stack.detach()
+            print(f"# all of it keeps running (workdir {stack.workdir}); stop it with: kill {' '.join(map(str, pids))}")
+            kept = True
+            return True
+        print(f"# pids {' '.join(map(str, pids))}; running until Ctrl-C or SIGTERM", flush=True)
+        while True:
+            time.sleep(1)
+            for part in started:
+                if isinstance(part, subprocess.Popen) and part.poll() is not None:
+                    print(f"the sink (pid {part.pid}) exited with status {part.returncode}: stopping", file=sys.stderr)
+                    return False
+    finally:
+        if not kept:  # stopped, failed or interrupted: nothing is left running
+            for part in reversed(started):
+                if isinstance(part, subprocess.Popen):
+                    part.terminate()
+                    try:
+                        part.wait(30)
+                    except subprocess.TimeoutExpired:
+                        part.kill()
+                else:
+                    part.stop()

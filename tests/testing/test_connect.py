@@ -179,3 +179,55 @@ def test_read_any_topic_says_what_is_wrong(stack: Stack) -> None:
         timeout=60,
     )
     assert done.returncode != 0 and "go with --kafka-topics" in done.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone too: it only waits for its parent
+        return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+def test_dev_starts_the_whole_pipeline_with_one_command_and_stops_it_all() -> None:
+    """``sal-kafka dev --sink --prometheus --connect``: the broker, the registry, PostgreSQL,
+    the sink, Kafka Connect with Debezium and Prometheus scraping them; SIGTERM stops
+    every process it started."""
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sal_kafka", "dev", "--sink", "--prometheus", "--connect"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    pids: list[int] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 180
+        while not (lines and "running until" in lines[-1]):
+            line = proc.stdout.readline()
+            assert line and time.monotonic() < deadline, "".join(lines)
+            lines.append(line)
+        text = "".join(lines)
+        addresses = dict(line.strip().split(": ", 1) for line in lines if ": " in line and line.startswith(" "))
+        pids = [int(p) for p in lines[-1].split("pids ")[1].split(";")[0].split()]
+        assert len(pids) == 6, text  # broker, registry, PostgreSQL, sink, Connect, Prometheus
+        prometheus = addresses["Prometheus"]
+        deadline = time.monotonic() + 60
+        while True:  # every scrape job answers (Prometheus scrapes every 10 s)
+            with urllib.request.urlopen(f"{prometheus}/api/v1/query?query=up", timeout=10) as answer:
+                up = {r["metric"]["job"]: r["value"][1] for r in json.load(answer)["data"]["result"]}
+            if up == {"sal-kafka-registry": "1", "sal-kafka-sink": "1", "kafka-connect": "1"}:
+                break
+            assert time.monotonic() < deadline, up
+            time.sleep(1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
+    deadline = time.monotonic() + 30
+    while [p for p in pids if _alive(p)]:
+        assert time.monotonic() < deadline, [p for p in pids if _alive(p)]
+        time.sleep(0.5)

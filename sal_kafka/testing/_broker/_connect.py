@@ -173,8 +173,9 @@ class KafkaConnect:
             "plugin.discovery": "only_scan",  # the connector is on the class path
         }
 
-    def start(self, timeout: float = 120.0) -> KafkaConnect:
-        """Start the worker; return once every connector and task is RUNNING.
+    def start(self, timeout: float = 120.0, detach: bool = False) -> KafkaConnect:
+        """Start the worker (``detach``: in a session of its own, to outlive this
+        process); return once every connector and task is RUNNING.
 
         Raises
         ------
@@ -207,7 +208,7 @@ class KafkaConnect:
         ]
         out = open(self.log, "ab")  # noqa: SIM115 - the process owns it
         with sigint_deferred():
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=detach)
         out.close()
         try:
             self._wait_running(time.monotonic() + timeout)
@@ -249,6 +250,11 @@ class KafkaConnect:
             if path.is_file() and path.stat().st_size:
                 return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
         return "(no log)"
+
+    def detach(self) -> None:
+        """Leave the worker running (`stop` then does nothing)."""
+        self.process = None
+        self._tmp = None
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
