@@ -23,6 +23,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="the sink's database, for the components' dashboards",
     )
     parser.add_argument("--xml-dir", help="folder holding SALSubsystems.xml (default: bundled xml_schemas/)")
+    parser.add_argument(
+        "--topic",
+        action="append",
+        dest="topics",
+        help="only this topic's panels (as the sink's --topic; repeatable); default: the tables the database has",
+    )
     parser.add_argument("components", nargs="*", metavar="COMPONENT", help="a dashboard per component (sink tables)")
     parser.set_defaults(func=run)
 
@@ -34,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     files = write_provisioning(args.out, args.prometheus_url)
     if args.components:
         components = [ComponentInfo.load(name, args.xml_dir) for name in args.components]
-        files += write_component_dashboards(args.out, components, args.postgres_url)
+        files += write_component_dashboards(args.out, components, args.postgres_url, args.topics)
     for path in files:
         print(path)
     return 0

@@ -32,6 +32,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     postgres.add_argument("--batch-size", type=int, default=5000, help="rows per transaction at most (default 5000)")
     postgres.add_argument("--max-delay", type=float, default=0.5, help="seconds a row waits at most (default 0.5)")
     postgres.add_argument("--xml-dir", help="folder holding SALSubsystems.xml (default: bundled xml_schemas/)")
+    postgres.add_argument(
+        "--group-id",
+        default="sal-kafka-sink",
+        help="consumer group the stored offsets are also committed to, for Kafka's lag tools (default sal-kafka-sink)",
+    )
     add_connection_arguments(postgres)
     postgres.add_argument("--metrics-port", metavar="[HOST:]PORT", help="serve Prometheus metrics at /metrics there")
     postgres.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C or SIGTERM)")
@@ -62,7 +67,13 @@ def run(args: argparse.Namespace) -> int:
     names = args.components or registered_components(session, args.xml_dir)
     components = [ComponentInfo.load(name, args.xml_dir, config.topic_subname) for name in names]
     sink = PostgresSink(
-        args.url, components, session=session, batch_size=args.batch_size, max_delay=args.max_delay, topics=args.topics
+        args.url,
+        components,
+        session=session,
+        batch_size=args.batch_size,
+        max_delay=args.max_delay,
+        topics=args.topics,
+        group_id=args.group_id,
     )
 
     def stop(signum: int, frame: Any) -> None:

@@ -96,6 +96,9 @@ class Reader:
         A message whose writer's schema the registry cannot be asked for now is
         not undecodable: its partition is held there and retried
         (`sal_kafka.kafka._lookups`).
+    group_id : str, optional
+        The consumer group `commit_offsets` commits to (default: one of its own).
+        Partitions are assigned, never balanced among a group's members.
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class Reader:
         registry: SchemaRegistry | None = None,
         create_topics: bool = True,
         on_undecodable: Callable[[Any, Exception], None] | None = None,
+        group_id: str | None = None,
     ) -> None:
         if postprocess not in POSTPROCESS:
             raise ConfigError(f"unknown postprocess {postprocess!r}; expected one of {', '.join(POSTPROCESS)}")
@@ -131,6 +135,7 @@ class Reader:
                 raise ConfigError(f"{component.name} is not indexed: index must be 0, got {index}")
             self.index = index or None
             self.postprocess = postprocess
+            self._group_id = group_id or f"sal-kafka-reader-{uuid.uuid4().hex}"
             self._start(history, start, max_history_read, arrays, create_topics, on_undecodable)
         except BaseException:
             if self._own_session:
@@ -171,7 +176,7 @@ class Reader:
         self.consumer = session.consumer(
             **{
                 **CONSUMER_SETTINGS,
-                "group.id": f"sal-kafka-reader-{uuid.uuid4().hex}",
+                "group.id": self._group_id,
                 "error_cb": self._watch.on_error,
             }
         )
@@ -391,6 +396,18 @@ class Reader:
         as the reading thread last noted them (every `LAGS_INTERVAL` s while it reads):
         any thread may ask, and the consumer is never called (it would wait behind a poll)."""
         return [] if self._closed else [(t, p, max(0, high - position)) for t, p, high, position in self._ends]
+
+    def commit_offsets(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Commit ``{(kafka topic, partition): next offset}`` to the reader's consumer group
+        (``group_id``), asynchronously: standard Kafka lag tools then see how far it is.
+        The reader does not read them back (its start comes from ``start``)."""
+        mine = {tp.kafka_name for tp in self.topics}
+        wanted = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if t in mine]
+        if wanted and not self._closed:
+            try:
+                self.consumer.commit(offsets=wanted, asynchronous=True)
+            except KafkaException as exc:  # the database stays the source of truth
+                log.warning("%s: committing offsets to group %s failed: %s", self.component.name, self._group_id, exc)
 
     def high_watermarks(self) -> dict[tuple[str, int], int]:
         """``{(kafka topic, partition): high watermark}`` of the assigned partitions, as the

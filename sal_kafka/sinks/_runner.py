@@ -172,8 +172,10 @@ class SinkRunner:
         batch_size: int = 5000,
         max_delay: float = 0.5,
         topics: Iterable[str] | None = None,
+        group_id: str = "sal-kafka-sink",
     ) -> None:
         self.backend = backend
+        self.group_id = group_id
         self._own_session = session is None
         self.session = session or Session(config)
         self.components = [self.session.component(c) for c in components]
@@ -236,7 +238,9 @@ class SinkRunner:
             batch.reached(message.topic(), message.partition(), message.offset(), kafka_time)
 
         self.stats.committed.update(offsets)
-        reader = self._reader = _MultiReader(self.session, self.components, self.topics, offsets, undecodable)
+        reader = self._reader = _MultiReader(
+            self.session, self.components, self.topics, offsets, undecodable, self.group_id
+        )
         end = None if duration is None else time.monotonic() + duration
         row, by_name = self.backend.row, self._by_name
         try:
@@ -297,6 +301,8 @@ class SinkRunner:
         self.stats.last_kafka_time = max(self.stats.last_kafka_time, batch.newest)
         self.stats.committed.update(batch.positions)
         self.stats.committed_times.update(batch.times)
+        if self._reader is not None:  # after the store's commit: the store stays the source of truth
+            self._reader.commit_offsets(batch.positions)
         refused_at = {(a.kafka_topic, a.partition, a.offset) for a in refused}
         for topic, sources in batch.sources.items():
             name = self.backend.table_name(topic)
@@ -356,6 +362,7 @@ class _MultiReader:
         topics: list[TopicInfo],
         offsets: dict[tuple[str, int], int],
         on_undecodable: Callable[[Any, Exception], None],
+        group_id: str,
     ) -> None:
         self.readers = [
             Reader(
@@ -365,6 +372,7 @@ class _MultiReader:
                 start=offsets,
                 arrays="numpy",  # no Python float per array item: stored from the buffer
                 on_undecodable=on_undecodable,
+                group_id=group_id,
             )
             for c in components
             if any(t.component_name == c.name for t in topics)
@@ -386,6 +394,10 @@ class _MultiReader:
                     self._ready.extend(reader.drain(999))
                     return received
         return None
+
+    def commit_offsets(self, offsets: dict[tuple[str, int], int]) -> None:
+        for reader in self.readers:
+            reader.commit_offsets(offsets)
 
     def high_watermarks(self) -> dict[tuple[str, int], int]:
         """Every reader's `Reader.high_watermarks` (noted by its reading thread)."""

@@ -166,15 +166,20 @@ def test_kill_9_of_the_sink_loses_and_duplicates_nothing(
     assert (count, distinct, low, high) == (total, total, 1, total)
 
 
-def expand_grafana_macros(sql: str, start: str, end: str, interval_seconds: int = 60) -> str:
-    """Grafana's PostgreSQL macros, as its datasource expands them for a time range."""
+def expand_grafana_macros(
+    sql: str, start: str, end: str, interval_seconds: int = 60, variables: dict[str, str] | None = None
+) -> str:
+    """Grafana's PostgreSQL macros, as its datasource expands them for a time range, and
+    the dashboard's variables (a multi-value one as its values joined by commas)."""
+    for name, value in (variables or {}).items():
+        sql = sql.replace(f"${name}", value)
     sql = re.sub(r"\$__timeFilter\((\w+)\)", rf"\1 BETWEEN '{start}' AND '{end}'", sql)
     sql = re.sub(
         r"\$__timeGroupAlias\((\w+), \$__interval\)",
         rf'floor(extract(epoch from \1)/{interval_seconds})*{interval_seconds} AS "time"',
         sql,
     )
-    assert "$__" not in sql, sql
+    assert "$" not in sql, sql
     return sql
 
 
@@ -195,20 +200,33 @@ def test_every_dashboard_query_returns_the_rows_written(stack: Stack, kafka_conf
     finally:
         sink.stop()
         thread.join(30)
-    dashboard = component_dashboard(ktest)
+    from sal_kafka.sinks.postgres._grafana import existing_tables, postgres_datasource
+
+    # only the tables that exist: a topic the sink does not store broke the whole Events panel
+    dashboard = component_dashboard(ktest, existing=existing_tables(database))
     json.loads(json.dumps(dashboard))
     now = datetime.datetime.now(datetime.UTC)
     start, end = (now - datetime.timedelta(hours=1)).isoformat(), (now + datetime.timedelta(minutes=1)).isoformat()
     titles = {p["title"]: p for p in dashboard["panels"]}
-    assert {"summaryState", "Events", "tel_scalars"} <= set(titles)
+    assert {"summaryState", "Events", "tel_scalars"} <= set(titles) and "tel_arrays" not in titles
     assert titles["summaryState"]["type"] == "state-timeline" and titles["Events"]["type"] == "table"
+    states = titles["summaryState"]["fieldConfig"]["defaults"]["mappings"][0]["options"]
+    assert states["2"]["text"] == "ENABLED" and states["5"]["text"] == "STANDBY"
+    (variable,) = dashboard["templating"]["list"]  # KTest is indexed: one series per salIndex
+    assert variable["name"] == "salIndex" and rows(database, variable["query"]) == [(1,)]
     for panel in dashboard["panels"]:
-        sql = expand_grafana_macros(panel["targets"][0]["rawSql"], start, end)
+        sql = expand_grafana_macros(panel["targets"][0]["rawSql"], start, end, variables={"salIndex": "1"})
         found = rows(database, sql)
         if panel["title"] in ("summaryState", "tel_scalars"):
-            assert len(found) >= 1, panel["title"]
+            assert len(found) >= 1 and all(r[1] == "1" for r in found), panel["title"]  # the series: salIndex
         if panel["title"] == "Events":
             assert sorted({r[1] for r in found}) == ["evt_scalars", "evt_summaryState"] and len(found) == 6
+            fields = [json.loads(r[3]) for r in found if r[1] == "evt_scalars"]
+            assert all("int0" in f and "private_seqnum" in f and "private_sndstamp" not in f for f in fields)
+        expand_grafana_macros(panel["targets"][0]["rawSql"], start, end, variables={"salIndex": "2"})
+    (source,) = postgres_datasource(database)["datasources"]  # asked of the database, not written in
+    assert source["jsonData"]["timescaledb"] is False and source["jsonData"]["postgresVersion"] == 1500
+    assert not source["url"].endswith(":5432") or not source["url"].startswith("/")
 
 
 def test_host_metrics_end_to_end(stack: Stack, kafka_config: KafkaConfig, database: str) -> None:
@@ -324,3 +342,36 @@ def test_a_database_that_goes_down_and_comes_back(stack: Stack, kafka_config: Ka
     finally:
         sink.stop()
         server.stop()
+
+
+def test_offsets_go_to_a_consumer_group_and_a_row_is_one_message(
+    stack: Stack, kafka_config: KafkaConfig, database: str
+) -> None:
+    """Before: the offsets were in the database only (Kafka's lag tools saw no sink),
+    and nothing in a table said a message is one row."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    ktest = ComponentInfo.load("KTest", BUNDLED, kafka_config.topic_subname)
+    with Writer(ktest, "evt_scalars", index=1, config=kafka_config) as writer:
+        for _ in range(7):
+            writer.write(sample_record(writer.topic))
+    group = f"sink-{kafka_config.topic_subname}"
+    sink = PostgresSink(database, [ktest], config=kafka_config, topics=["evt_scalars"], max_delay=0.1, group_id=group)
+    thread = threading.Thread(target=sink.run)
+    thread.start()
+    try:
+        assert wait_rows(database, "ktest_evt_scalars", 7) == 7
+        topic = writer.topic.kafka_name
+        probe = Consumer({"bootstrap.servers": stack.bootstrap_servers, "group.id": group})
+        deadline = time.monotonic() + 20
+        while (committed := probe.committed([TopicPartition(topic, 0)], timeout=10)[0].offset) != 7:
+            assert time.monotonic() < deadline, committed  # committed after the database, asynchronously
+            time.sleep(0.2)
+        probe.close()
+    finally:
+        sink.stop()
+        thread.join(30)
+    indexes = rows(database, "SELECT indexdef FROM pg_indexes WHERE tablename = 'ktest_evt_scalars'")
+    assert any("UNIQUE" in i[0] and "(kafka_partition, kafka_offset)" in i[0] for i in indexes), indexes
+    with pytest.raises(psycopg.errors.UniqueViolation), psycopg.connect(database) as db:
+        db.execute("INSERT INTO ktest_evt_scalars SELECT * FROM ktest_evt_scalars LIMIT 1")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewTopic
@@ -68,6 +68,8 @@ class ConsumerLike(Protocol):
     def consume(self, num_messages: int = ..., timeout: float = ...) -> list[Any]: ...
 
     def poll(self, timeout: float = ...) -> Any: ...
+
+    def commit(self, *, offsets: list[TopicPartition], asynchronous: Literal[True] = ...) -> None: ...
 
     def close(self) -> None: ...
 

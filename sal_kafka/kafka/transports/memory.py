@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Literal
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import NewTopic
@@ -98,11 +98,14 @@ class MemoryTransport:
         ``{topic: [partition log, ...]}``; each log a list of messages.
     configs : dict
         ``{topic: topic settings}`` given at creation.
+    committed : dict
+        ``{group id: {(topic, partition): next offset}}`` committed by consumers.
     """
 
     def __init__(self) -> None:
         self.topics: dict[str, list[list[MemoryMessage]]] = {}
         self.configs: dict[str, dict[str, str]] = {}
+        self.committed: dict[str, dict[tuple[str, int], int]] = {}
         self._condition = threading.Condition()
         self._failure: KafkaError | None = None
 
@@ -116,7 +119,7 @@ class MemoryTransport:
         return _Producer(self)
 
     def consumer(self, conf: dict[str, Any]) -> _Consumer:
-        return _Consumer(self, bool(conf.get("enable.partition.eof", False)))
+        return _Consumer(self, bool(conf.get("enable.partition.eof", False)), str(conf.get("group.id", "")))
 
     def admin(self, conf: dict[str, Any]) -> _Admin:
         return _Admin(self)
@@ -207,8 +210,9 @@ class _Producer:
 
 
 class _Consumer:
-    def __init__(self, broker: MemoryTransport, partition_eof: bool) -> None:
+    def __init__(self, broker: MemoryTransport, partition_eof: bool, group_id: str = "") -> None:
         self._broker = broker
+        self._group_id = group_id
         self._partition_eof = partition_eof
         self._positions: dict[tuple[str, int], int] = {}
         self._eof_sent: set[tuple[str, int]] = set()
@@ -300,6 +304,12 @@ class _Consumer:
     def poll(self, timeout: float = -1) -> MemoryMessage | None:
         taken = self.consume(1, timeout)
         return taken[0] if taken else None
+
+    def commit(self, *, offsets: list[TopicPartition], asynchronous: Literal[True] = True) -> None:
+        with self._broker._condition:
+            group = self._broker.committed.setdefault(self._group_id, {})
+            for tp in offsets:
+                group[(tp.topic, tp.partition)] = tp.offset
 
     def close(self) -> None:
         self._closed = True

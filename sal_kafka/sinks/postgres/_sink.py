@@ -165,6 +165,13 @@ class PostgresBackend:
                 "SELECT create_hypertable(%s::regclass, 'time', if_not_exists => TRUE, migrate_data => TRUE)",
                 (table.ident.as_string(db),),
             )
+        try:
+            db.execute(table.unique_sql(self.timescale))
+        except Exception as exc:  # rows stored twice before this index existed
+            raise SinkError(
+                f"{table.qualified} holds more than one row of the same (kafka_partition, kafka_offset); the "
+                f"sink's unique index cannot be made until they are removed: {str(exc).splitlines()[0]}"
+            ) from None
 
     @staticmethod
     def _changed(table: Table, column: Column, have: str) -> SinkError:
@@ -472,6 +479,7 @@ class PostgresSink(SinkRunner):
         batch_size: int = 5000,
         max_delay: float = 0.5,
         topics: Iterable[str] | None = None,
+        group_id: str = "sal-kafka-sink",
     ) -> None:
         super().__init__(
             PostgresBackend(url),
@@ -481,6 +489,7 @@ class PostgresSink(SinkRunner):
             batch_size=batch_size,
             max_delay=max_delay,
             topics=topics,
+            group_id=group_id,
         )
         self.url = url
         self.tables = {t.kafka_name: table_of(t) for t in self.topics}

@@ -267,6 +267,14 @@ class Table:
         names = sql.SQL(", ").join(sql.Identifier(c.name) for c in self.columns)
         return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(self.ident, names)
 
+    def unique_sql(self, timescale: bool) -> sql.Composed:
+        """The safety net: a message is one row (its topic is the table's; TimescaleDB
+        requires the partitioning column, time, in every unique index)."""
+        columns = "kafka_partition, kafka_offset, time" if timescale else "kafka_partition, kafka_offset"
+        return sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
+            sql.Identifier(identifier(self.name + "_kafka_offset")), self.ident, sql.SQL(columns)
+        )
+
     def index_sql(self) -> sql.Composed:
         """The index of time-range queries (per salIndex for an indexed component)."""
         if self.topic.indexed:
