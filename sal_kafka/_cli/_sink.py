@@ -97,6 +97,14 @@ def add_hostmetrics_parser(subparsers: argparse._SubParsersAction[argparse.Argum
     )
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples (default 1)")
     parser.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C or SIGTERM)")
+    parser.add_argument("--index", type=int, help="this host's salIndex (default: a stable number from its name)")
+    parser.add_argument("--hostname", help="this host's name in the data (default: socket.gethostname())")
+    parser.add_argument(
+        "--hold", type=float, default=5.0, help="seconds a value stays beyond a threshold before it is reported"
+    )
+    parser.add_argument(
+        "--hysteresis", type=float, default=5.0, help="how far below a threshold a value must go to be back below"
+    )
     add_connection_arguments(parser)
     add_metrics_argument(parser)
     parser.set_defaults(func=run_hostmetrics)
@@ -107,7 +115,10 @@ def run_hostmetrics(args: argparse.Namespace) -> int:
 
     config = kafka_config(args)
     with metrics_session(args, config) as session:
-        publisher = HostMetricsPublisher(session)
+        publisher = HostMetricsPublisher(
+            session, hold=args.hold, hysteresis=args.hysteresis, hostname=args.hostname, index=args.index
+        )
+        print(f"HostMetrics:{publisher.index} of {publisher.hostname}", file=sys.stderr, flush=True)
         signal.signal(signal.SIGTERM, lambda signum, frame: publisher.stop())
         signal.signal(signal.SIGINT, lambda signum, frame: publisher.stop())
         count = publisher.run(args.interval, args.seconds)

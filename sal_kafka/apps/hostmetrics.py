@@ -2,13 +2,23 @@
 
 It reads the host with ``psutil`` every ``interval`` seconds and writes the
 ``tel_cpu``, ``tel_memory``, ``tel_disk`` and ``tel_network`` telemetry, and
-the ``thresholdCrossed`` event when a metric crosses its threshold (either
-way). The PostgreSQL sink is its subscriber (``sal-kafka sink postgres HostMetrics``).
+the ``thresholdCrossed`` event when a metric crosses its threshold. The
+PostgreSQL sink is its subscriber (``sal-kafka sink postgres HostMetrics``).
+
+Hosts are told apart by the data: HostMetrics is indexed, one ``salIndex`` per
+host (given, or derived from the host name), and every topic carries the
+``hostname``. A crossing is reported once the value has stayed above the
+threshold for ``hold`` seconds, and back once it has stayed below the
+threshold minus ``hysteresis`` as long: a value hovering around 90 % crossed
+nine times in 16 s before.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
+import zlib
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -22,11 +32,16 @@ except ImportError as exc:  # an extra: say which
 from ..kafka import Session, Writer
 from ..schemas._model import ComponentInfo
 
-__all__ = ["HostMetricsPublisher", "DEFAULT_THRESHOLDS"]
+__all__ = ["HostMetricsPublisher", "DEFAULT_THRESHOLDS", "host_index"]
 
 #: metric -> threshold of the thresholdCrossed event
 DEFAULT_THRESHOLDS: Final = {"cpu.totalPercent": 90.0, "memory.percent": 90.0, "disk.rootUsedPercent": 90.0}
 _CORES: Final = 64  # the Count of tel_cpu.percent
+
+
+def host_index(hostname: str) -> int:
+    """The default salIndex of a host: a stable number from its name (1 to 2**31 - 1)."""
+    return zlib.crc32(hostname.encode()) % (2**31 - 1) + 1
 
 
 class HostMetricsPublisher:
@@ -40,6 +55,14 @@ class HostMetricsPublisher:
         The component (``HostMetrics`` of the bundled definitions by default).
     thresholds : mapping, optional
         ``{"topic.field": threshold}`` of the ``thresholdCrossed`` event.
+    hysteresis : float
+        How far below the threshold a value must go to be back below (default 5).
+    hold : float
+        Seconds a value must stay beyond for a crossing to be reported (default 5).
+    hostname : str, optional
+        This host's name (default: ``socket.gethostname()``).
+    index : int, optional
+        Its salIndex (default `host_index` of the name).
     """
 
     def __init__(
@@ -47,15 +70,25 @@ class HostMetricsPublisher:
         session: Session,
         component: str | ComponentInfo = "HostMetrics",
         thresholds: Mapping[str, float] | None = None,
+        *,
+        hysteresis: float = 5.0,
+        hold: float = 5.0,
+        hostname: str | None = None,
+        index: int | None = None,
     ) -> None:
         self.component = session.component(component)
+        self.hostname = hostname or socket.gethostname()
+        self.index = index if index is not None else host_index(self.hostname)
         self.writers = {
-            name: Writer(self.component, f"tel_{name}", session=session)
+            name: Writer(self.component, f"tel_{name}", index=self.index, session=session)
             for name in ("cpu", "memory", "disk", "network")
         }
-        self.crossed = Writer(self.component, "evt_thresholdCrossed", session=session)
+        self.crossed = Writer(self.component, "evt_thresholdCrossed", index=self.index, session=session)
         self.thresholds = dict(DEFAULT_THRESHOLDS if thresholds is None else thresholds)
+        self.hysteresis = hysteresis
+        self.hold = hold
         self._above: dict[str, bool] = {}
+        self._beyond_since: dict[str, float] = {}  # metric: since when it is on the other side
         self._stop = threading.Event()
         psutil.cpu_percent(percpu=True)  # the first call starts the measuring interval
 
@@ -68,6 +101,7 @@ class HostMetricsPublisher:
         net = psutil.net_io_counters()
         return {
             "cpu": {
+                "hostname": self.hostname,
                 "numCores": len(per_core),
                 "percent": per_core + [0.0] * (_CORES - len(per_core)),
                 "totalPercent": sum(per_core) / max(1, len(per_core)),
@@ -76,6 +110,7 @@ class HostMetricsPublisher:
                 "load15": load15,
             },
             "memory": {
+                "hostname": self.hostname,
                 "total": memory.total,
                 "available": memory.available,
                 "used": memory.used,
@@ -85,6 +120,7 @@ class HostMetricsPublisher:
                 "swapPercent": swap.percent,
             },
             "disk": {
+                "hostname": self.hostname,
                 "readBytes": disk.read_bytes if disk else 0,
                 "writeBytes": disk.write_bytes if disk else 0,
                 "readCount": disk.read_count if disk else 0,
@@ -92,6 +128,7 @@ class HostMetricsPublisher:
                 "rootUsedPercent": psutil.disk_usage("/").percent,
             },
             "network": {
+                "hostname": self.hostname,
                 "bytesSent": net.bytes_sent,
                 "bytesReceived": net.bytes_recv,
                 "packetsSent": net.packets_sent,
@@ -106,14 +143,29 @@ class HostMetricsPublisher:
         values = self.sample()
         for name, fields in values.items():
             self.writers[name].write(fields)
+        for metric, value, threshold, above in self.crossings(values, time.monotonic()):
+            self.crossed.write(hostname=self.hostname, metric=metric, value=value, threshold=threshold, above=above)
+        return values
+
+    def crossings(self, values: Mapping[str, Mapping[str, Any]], now: float) -> list[tuple[str, float, float, bool]]:
+        """The crossings ``(metric, value, threshold, above)`` that ``values`` (a `sample`,
+        at monotonic time ``now``) completes: a value beyond for `hold` seconds, where
+        going back below means below the threshold minus `hysteresis`."""
+        found = []
         for metric, threshold in self.thresholds.items():
             topic, _, field = metric.partition(".")
             value = float(values[topic][field])
-            above = value > threshold
-            if above != self._above.get(metric, False):
-                self.crossed.write(metric=metric, value=value, threshold=threshold, above=above)
-            self._above[metric] = above
-        return values
+            above = self._above.get(metric, False)
+            beyond = value <= threshold - self.hysteresis if above else value > threshold
+            if not beyond:
+                self._beyond_since.pop(metric, None)
+                continue
+            since = self._beyond_since.setdefault(metric, now)
+            if now - since >= self.hold:
+                self._above[metric] = not above
+                self._beyond_since.pop(metric, None)
+                found.append((metric, value, threshold, not above))
+        return found
 
     def run(self, interval: float = 1.0, duration: float | None = None) -> int:
         """Publish every ``interval`` seconds until `stop` (or ``duration``); return the samples."""

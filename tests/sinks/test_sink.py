@@ -237,7 +237,7 @@ def test_host_metrics_end_to_end(stack: Stack, kafka_config: KafkaConfig, databa
 
     hosts = ComponentInfo.load("HostMetrics", BUNDLED, kafka_config.topic_subname)
     with Session(kafka_config) as session:
-        publisher = HostMetricsPublisher(session, hosts, thresholds={"memory.percent": 0.0})  # crossed at once
+        publisher = HostMetricsPublisher(session, hosts, thresholds={"memory.percent": 0.0}, hold=0.0, index=7)
         samples = publisher.run(interval=0.2, duration=2.0)
     assert samples >= 5
     topics = ["tel_cpu", "tel_memory", "tel_disk", "tel_network", "evt_thresholdCrossed"]
@@ -263,6 +263,11 @@ def test_host_metrics_end_to_end(stack: Stack, kafka_config: KafkaConfig, databa
         assert stored == read[topic], topic
     (cpu,) = rows(database, "SELECT numcores, array_length(percent, 1), load1 FROM hostmetrics_tel_cpu LIMIT 1")
     assert cpu[0] == min(os.cpu_count() or 1, 64) and cpu[1] == 64 and cpu[2] >= 0
+    # the host is in the data: its index and its name, in every topic
+    for topic in topics:
+        assert rows(database, f"SELECT DISTINCT salindex, hostname FROM hostmetrics_{topic.lower()}") == [
+            (7, publisher.hostname)
+        ], topic
     (crossed,) = rows(database, "SELECT metric, above FROM hostmetrics_evt_thresholdcrossed")
     assert crossed == ("memory.percent", True)
 
