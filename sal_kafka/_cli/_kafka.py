@@ -95,13 +95,22 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "a message) and the start is the beginning unless said",
     )
     raw.add_argument("--kafka-topics", action="store_true", help="read these Kafka topics, not a SAL component's")
-    start = raw.add_mutually_exclusive_group()
+    raw.add_argument("--headers", action="store_true", help="print each message's headers too")
+    positions = read.add_argument_group(
+        "where to start and stop (a SAL component's topics start with their history, then live, unless said)"
+    )
+    start = positions.add_mutually_exclusive_group()
+    start.add_argument("--from-beginning", action="store_true", help="start at the first message kept")
     start.add_argument("--from-end", action="store_true", help="start at the end: only what is written next")
     start.add_argument(
         "--since", metavar="TIME", help="start at the first message at or after TIME (ISO 8601, or 300s: ago)"
     )
     start.add_argument("--offset", type=int, metavar="N", help="start at offset N of every partition")
-    raw.add_argument("--headers", action="store_true", help="print each message's headers too")
+    positions.add_argument(
+        "--until",
+        metavar="TIME",
+        help="stop at the first message written after TIME (its Kafka time; ISO 8601, or 300s: ago): a backfill",
+    )
     read.set_defaults(func=run_read)
 
 
@@ -250,13 +259,14 @@ def run_read(args: argparse.Namespace) -> int:
         from ._raw import run_read_any
 
         return run_read_any(args, config)
-    if args.from_end or args.since is not None or args.offset is not None or args.headers:
-        raise ConfigError("--from-end, --since, --offset and --headers go with --kafka-topics")
+    if args.headers:
+        raise ConfigError("--headers goes with --kafka-topics (SAL messages carry none)")
     if not args.topics:
         raise ConfigError(f"name the topics of {args.component} to read (e.g. evt_summaryState)")
     component = _component(args, config)
     tally = _Tally()
     history = False if args.no_history else None
+    until_ms = _time_ms(args.until) if args.until else None
     with (
         _session(args, config) as session,
         Reader(
@@ -265,6 +275,7 @@ def run_read(args: argparse.Namespace) -> int:
             index=args.index or None,
             session=session,
             history=history,
+            start=_start(args),
             max_history_read=args.max_history_read,
             postprocess=args.postprocess,
             arrays=args.arrays,
@@ -276,23 +287,32 @@ def run_read(args: argparse.Namespace) -> int:
         start = first = last_progress = time.perf_counter()
         count = 0
         broker_down = 0.0
-        while not args.number or count < args.number:
-            received = _next(reader, args, start)
-            if received is None:  # idle for --time seconds, the run's time is up, or the broker gone
-                broker_down = reader.broker_down_for
-                break
-            if count == 0:
-                first = last_progress = time.perf_counter()
-            count += 1
-            tally.add(received)
-            if args.jsonl:
-                print(_json_line(received, kafka_names[received.topic]), flush=args.number == 0)
-            now = time.perf_counter()
-            if now - last_progress > 1.0:
-                last_progress = now
-                _progress("read", count, args.number, first)
-            if now - start > args.time and not args.number:
-                break
+        ended = "count"
+        try:
+            while not args.number or count < args.number:
+                received = _next(reader, args, start)
+                if received is None:  # idle for --time seconds, the run's time is up, or the broker gone
+                    broker_down = reader.broker_down_for
+                    ended = "broker down" if broker_down else (f"idle {args.time:g} s" if args.number else "time")
+                    break
+                if until_ms is not None and received.timestamp > until_ms:  # the backfill's end
+                    ended = "until"
+                    break
+                if count == 0:
+                    first = last_progress = time.perf_counter()
+                count += 1
+                tally.add(received)
+                if args.jsonl:
+                    print(_json_line(received, kafka_names[received.topic]), flush=args.number == 0)
+                now = time.perf_counter()
+                if now - last_progress > 1.0:
+                    last_progress = now
+                    _progress("read", count, args.number, first)
+                if now - start > args.time and not args.number:
+                    ended = "time"
+                    break
+        except KeyboardInterrupt:  # Ctrl-C: the summary of what was read
+            ended = "interrupted"
         elapsed = max(time.perf_counter() - first, 1e-9)
         stats = reader.stats
     if last_progress != start:
@@ -300,6 +320,7 @@ def run_read(args: argparse.Namespace) -> int:
     result = {
         "topics": [t.kafka_name for t in reader.topics],
         "messages": count,
+        "ended": ended,  # count, idle N s (-t with -n), time (-t without), until, interrupted, broker down
         "bytes": stats.bytes_received,
         "seconds": round(elapsed, 4),
         "messages_per_s": round(count / elapsed, 1),
@@ -319,6 +340,27 @@ def run_read(args: argparse.Namespace) -> int:
     else:
         print(json.dumps(result), file=sys.stderr)
     return _read_status(args, count, tally.lost, broker_down)
+
+
+def _time_ms(text: str) -> int:
+    from ._raw import parse_since
+
+    return parse_since(text)
+
+
+def _start(args: argparse.Namespace) -> Any:
+    """The Reader's ``start`` from --from-beginning / --from-end / --since / --offset."""
+    import datetime
+
+    if args.from_beginning:
+        return "beginning"
+    if args.from_end:
+        return "end"
+    if args.offset is not None:
+        return args.offset
+    if args.since is not None:
+        return datetime.datetime.fromtimestamp(_time_ms(args.since) / 1000, datetime.UTC)
+    return None
 
 
 def _next(reader: Reader, args: argparse.Namespace, start: float) -> Any:
@@ -360,7 +402,7 @@ def _json_line(received: Any, kafka_topic: str) -> str:
     """One message as simple Kafka consumers print it."""
     data = received.data
     message = data if isinstance(data, dict) else _fields_of(data)
-    key = received.key.decode(errors="replace") if received.key is not None else None
+    key = _key_of(received.key)
     return json.dumps(
         {
             "topic": kafka_topic,
@@ -372,6 +414,17 @@ def _json_line(received: Any, kafka_topic: str) -> str:
         },
         default=_plain,
     )
+
+
+def _key_of(key: bytes | None) -> Any:
+    """ts_salobj's keys are JSON text: parsed; anything else as text (an empty key: "")."""
+    if key is None:
+        return None
+    text = key.decode(errors="replace")
+    try:
+        return json.loads(text) if text else text
+    except ValueError:
+        return text
 
 
 def _fields_of(data: Any) -> dict[str, Any]:

@@ -116,7 +116,8 @@ def run_read_any(args: argparse.Namespace, config: KafkaConfig) -> int:
     """Print the messages of any Kafka topics as JSON lines; a summary on stderr."""
     topics = [args.component, *args.topics]
     counts = {"messages": 0, "undecodable": 0}
-    stop = {"asked": False}
+    stop = {"asked": False, "until": False}
+    until_ms = parse_since(args.until) if args.until else None
 
     def interrupted(*_: Any) -> None:  # Ctrl-C: end as after the last message, with the summary
         stop["asked"] = True
@@ -142,6 +143,9 @@ def run_read_any(args: argparse.Namespace, config: KafkaConfig) -> int:
                         print(f"warning: {message.topic()}: {message.error().str()}", file=sys.stderr)
                         continue
                     idle_since = time.monotonic()
+                    if until_ms is not None and message.timestamp()[1] > until_ms:
+                        stop["until"] = True
+                        break
                     value, ok = decode_value(message.value(), registry)
                     counts["undecodable"] += not ok
                     counts["messages"] += 1
@@ -164,7 +168,7 @@ def run_read_any(args: argparse.Namespace, config: KafkaConfig) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     complete = bool(args.number) and counts["messages"] >= args.number
-    ended = "interrupted" if stop["asked"] else ("count" if complete else "idle")
+    ended = "interrupted" if stop["asked"] else "until" if stop["until"] else ("count" if complete else "idle")
     summary = {
         "topics": topics,
         **counts,

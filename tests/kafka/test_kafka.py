@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import attrs
 import msgspec
@@ -633,8 +634,50 @@ def test_read_jsonl_prints_one_object_per_message(stack: Stack, kafka_config: Ka
     record = json.loads(line)
     assert set(record) == {"topic", "partition", "offset", "key", "timestamp", "message"}
     assert record["topic"] == writer.topic.kafka_name and record["partition"] == 0 and record["offset"] == 0
-    assert record["key"] == '{ "name": "KMirror", "topic": "logevent_detailedState" }'
+    assert record["key"] == {"name": "KMirror", "topic": "logevent_detailedState"}  # ts_salobj's key: JSON
     assert record["message"]["detailedState"] == 4 and record["timestamp"] > 0
+
+
+def test_read_starts_and_stops_where_told(stack: Stack, kafka_config: KafkaConfig) -> None:
+    """``read`` of SAL topics: --from-beginning, --offset, --since and --until (a backfill of a
+    time range without code), and a summary that says how the run ended."""
+    import datetime
+
+    mirror = load("KMirror", kafka_config)
+    with Writer(mirror, "tel_inclinometer", config=kafka_config) as writer:
+        for i in range(5):
+            writer.write(inclinometerAngle=float(i), wait=True)
+        time.sleep(0.05)
+        middle = datetime.datetime.now(datetime.UTC)
+        time.sleep(0.05)
+        for i in range(5, 10):
+            writer.write(inclinometerAngle=float(i), wait=True)
+        time.sleep(0.05)
+        after = datetime.datetime.now(datetime.UTC)
+        time.sleep(0.05)
+        for i in range(10, 12):
+            writer.write(inclinometerAngle=float(i), wait=True)
+    env = stack.env(SAL_KAFKA_TOPIC_SUBNAME=kafka_config.topic_subname)
+
+    def read(*args: str) -> tuple[list[float], dict[str, Any]]:
+        done = subprocess.run(
+            [sys.executable, "-m", "sal_kafka", "read", "KMirror", "tel_inclinometer", "--jsonl", "-t", "3", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        angles = [json.loads(line)["message"]["inclinometerAngle"] for line in done.stdout.splitlines()]
+        summaries = [line for line in done.stderr.splitlines() if line.startswith("{")]  # then any error line
+        return angles, json.loads(summaries[-1])
+
+    angles, summary = read("--from-beginning", "-n", "12")
+    assert angles == [float(i) for i in range(12)] and summary["ended"] == "count"
+    assert read("--offset", "10", "-n", "2")[0] == [10.0, 11.0]
+    angles, summary = read("--since", middle.isoformat(), "--until", after.isoformat(), "-n", "100")
+    assert angles == [float(i) for i in range(5, 10)] and summary["ended"] == "until"
+    angles, summary = read("--from-end", "-n", "1")
+    assert angles == [] and summary["ended"] == "idle 3 s"
 
 
 def test_a_reader_starting_at_a_time(kafka_config: KafkaConfig) -> None:
