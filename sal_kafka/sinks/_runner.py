@@ -38,6 +38,10 @@ __all__ = ["Backend", "Batch", "SetAside", "SinkRunner", "SinkStats"]
 log = logging.getLogger("sal_kafka.sink")
 
 
+#: seconds between a sink's progress lines (logged at INFO: ``sal-kafka -v sink ...``)
+PROGRESS_INTERVAL = 30.0
+
+
 @attrs.frozen
 class SetAside:
     """A message a sink could not store as a row, kept whole instead.
@@ -243,6 +247,19 @@ class SinkRunner:
         )
         end = None if duration is None else time.monotonic() + duration
         row, by_name = self.backend.row, self._by_name
+        log.info(
+            "storing %d topics of %s in %s from Kafka at %s (resuming %d partitions from the store's offsets; "
+            "offsets also committed to the consumer group %s); batches of %d rows or %.1f s",
+            len(self.topics),
+            ", ".join(c.name for c in self.components),
+            self.backend.where,
+            self.session.config.bootstrap_servers,
+            len(offsets),
+            self.group_id,
+            self.batch_size,
+            self.max_delay,
+        )
+        progress_at, progress_rows = time.monotonic() + PROGRESS_INTERVAL, 0
         try:
             while not self._stop.is_set() and (end is None or time.monotonic() < end):
                 received = reader.next(min(0.1, self.max_delay))
@@ -268,6 +285,18 @@ class SinkRunner:
                 ):
                     self._commit(batch)
                     batch = Batch()
+                if time.monotonic() >= progress_at:
+                    stored = sum(self.stats.rows.values())
+                    log.info(
+                        "stored %d rows in %d tables (%.0f rows/s over the last %g s), %d set aside, %d batches",
+                        stored,
+                        len(self.stats.rows),
+                        (stored - progress_rows) / PROGRESS_INTERVAL,
+                        PROGRESS_INTERVAL,
+                        sum(self.stats.set_aside.values()),
+                        self.stats.batches,
+                    )
+                    progress_at, progress_rows = time.monotonic() + PROGRESS_INTERVAL, stored
             if batch.count:
                 self._commit(batch)
         finally:

@@ -380,3 +380,35 @@ def test_offsets_go_to_a_consumer_group_and_a_row_is_one_message(
     assert any("UNIQUE" in i[0] and "(kafka_partition, kafka_offset)" in i[0] for i in indexes), indexes
     with pytest.raises(psycopg.errors.UniqueViolation), psycopg.connect(database) as db:
         db.execute("INSERT INTO ktest_evt_scalars SELECT * FROM ktest_evt_scalars LIMIT 1")
+
+
+def test_the_sink_says_where_it_starts_and_how_it_goes(
+    stack: Stack,
+    kafka_config: KafkaConfig,
+    database: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At INFO (``sal-kafka -v sink ...``): the start line, then progress lines."""
+    import logging
+
+    from sal_kafka.sinks import _runner
+
+    monkeypatch.setattr(_runner, "PROGRESS_INTERVAL", 0.3)
+    ktest = ComponentInfo.load("KTest", BUNDLED, kafka_config.topic_subname)
+    with Writer(ktest, "evt_scalars", index=1, config=kafka_config) as writer:
+        for _ in range(3):
+            writer.write(sample_record(writer.topic))
+    caplog.set_level(logging.INFO, logger="sal_kafka")
+    sink = PostgresSink(database, [ktest], config=kafka_config, topics=["evt_scalars"], max_delay=0.1)
+    thread = threading.Thread(target=sink.run)
+    thread.start()
+    try:
+        assert wait_rows(database, "ktest_evt_scalars", 3) == 3
+        time.sleep(1.0)
+    finally:
+        sink.stop()
+        thread.join(30)
+    text = caplog.text
+    assert "storing 1 topics of KTest in PostgreSQL at postgresql://" in text and "group sal-kafka-sink" in text
+    assert re.search(r"stored 3 rows in 1 tables \(\d+ rows/s over the last 0.3 s\), 0 set aside", text), text
