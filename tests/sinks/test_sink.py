@@ -412,3 +412,39 @@ def test_the_sink_says_where_it_starts_and_how_it_goes(
     text = caplog.text
     assert "storing 1 topics of KTest in PostgreSQL at postgresql://" in text and "group sal-kafka-sink" in text
     assert re.search(r"stored 3 rows in 1 tables \(\d+ rows/s over the last 0.3 s\), 0 set aside", text), text
+
+
+def test_enumerations_have_lookup_tables(stack: Stack, kafka_config: KafkaConfig, database: str) -> None:
+    """A query can show an enumeration's names: every enumeration of the stored topics
+    (and SAL's State of summaryState) and the columns that hold them."""
+    ktest = ComponentInfo.load("KTest", BUNDLED, kafka_config.topic_subname)
+    with Writer(ktest, "evt_testState", index=1, config=kafka_config) as writer:
+        writer.write(sample_record(writer.topic) | {"mode": 4, "lamp": 2}, wait=True)
+    sink = PostgresSink(
+        database, [ktest], config=kafka_config, topics=["evt_testState", "evt_summaryState"], max_delay=0.1
+    )
+    thread = threading.Thread(target=sink.run)
+    thread.start()
+    try:
+        assert wait_rows(database, "ktest_evt_teststate", 1) == 1
+    finally:
+        sink.stop()
+        thread.join(30)
+    members = set(rows(database, "SELECT component, enumeration, member, value FROM sal_kafka_enumerations"))
+    assert {
+        ("KTest", "DriveMode", "Auto", 4),
+        ("KTest", "Lamp", "blinking", 2),
+        ("sal", "State", "ENABLED", 2),
+    } <= members
+    schema = schema_of(kafka_config.topic_subname)
+    named = rows(
+        database,
+        "SELECT c.column_name, e.member FROM ktest_evt_teststate t "
+        "JOIN sal_kafka_enum_columns c ON c.table_schema = %s AND c.table_name = 'ktest_evt_teststate' "
+        "JOIN sal_kafka_enumerations e ON e.component = c.component AND e.enumeration = c.enumeration "
+        "AND e.value = CASE c.column_name WHEN 'mode' THEN t.mode WHEN 'lamp' THEN t.lamp END "
+        "ORDER BY 1".replace("%s", f"'{schema}'"),
+    )
+    assert named == [("lamp", "blinking"), ("mode", "Auto")]
+    state = rows(database, "SELECT enumeration FROM sal_kafka_enum_columns WHERE table_name = 'ktest_evt_summarystate'")
+    assert state == [("State",)]

@@ -19,6 +19,7 @@ from typing import Any, Final
 import attrs
 import fastavro
 
+from ...components._enums import State
 from ...errors import SinkError, SinkUnavailableError
 from ...kafka import KafkaConfig, Received, Session
 from ...kafka._lookups import SchemaPending
@@ -41,6 +42,8 @@ __all__ = [
 log = logging.getLogger("sal_kafka.sink")
 
 OFFSETS_TABLE = "sal_kafka_offsets"
+ENUMS_TABLE = "sal_kafka_enumerations"
+ENUM_COLUMNS_TABLE = "sal_kafka_enum_columns"
 #: messages that could not be stored as rows: kept whole, with why
 SET_ASIDE_TABLE = "sal_kafka_set_aside"
 _UTC = datetime.UTC
@@ -110,12 +113,69 @@ class PostgresBackend:
         for table in self.tables.values():
             with db.transaction():
                 self._ensure_table(db, table)
+        with db.transaction():
+            self._ensure_enumerations(db)
         log.info(
             "PostgreSQL at %s: %d tables, %s",
             _safe(self.url),
             len(self.tables),
             "TimescaleDB hypertables on time" if self.timescale else "plain tables with a time index (no TimescaleDB)",
         )
+
+    def _ensure_enumerations(self, db: psycopg.Connection[Any]) -> None:
+        """The lookup tables of the enumerations: ``sal_kafka_enumerations`` (component,
+        enumeration, member, value) and ``sal_kafka_enum_columns`` (which column of which
+        table holds which enumeration's values), so that a query can show names::
+
+            SELECT t.time, e.member FROM ktest_evt_teststate t
+            JOIN sal_kafka_enum_columns c ON c.table_name = 'ktest_evt_teststate' AND c.column_name = 'state'
+            JOIN sal_kafka_enumerations e USING (component, enumeration) WHERE e.value = t.state
+        """
+        db.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (component text, enumeration text, member text NOT NULL, "
+                "value bigint, PRIMARY KEY (component, enumeration, value))"
+            ).format(sql.Identifier("public", ENUMS_TABLE))
+        )
+        db.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (table_schema text, table_name text, column_name text, "
+                "component text NOT NULL, enumeration text NOT NULL, "
+                "PRIMARY KEY (table_schema, table_name, column_name))"
+            ).format(sql.Identifier("public", ENUM_COLUMNS_TABLE))
+        )
+        members: set[tuple[str, str, str, int]] = set()
+        columns: set[tuple[str, str, str, str, str]] = set()
+        for table in self.tables.values():
+            component = table.topic.component_name
+            for column in table.field_columns:
+                field = column.field
+                if field is None:
+                    continue
+                enum = field.enum
+                if enum is not None:
+                    members.update((component, enum.name, name, value) for name, value in enum.members)
+                    columns.add((table.schema, table.name, column.name, component, enum.name))
+                elif field.name == "summaryState":  # SAL's State (ts_salobj's), declared by no XML
+                    members.update(("sal", "State", s.name, int(s)) for s in State)
+                    columns.add((table.schema, table.name, column.name, "sal", "State"))
+        if members:
+            db.cursor().executemany(
+                sql.SQL(
+                    "INSERT INTO {} (component, enumeration, member, value) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (component, enumeration, value) DO UPDATE SET member = excluded.member"
+                ).format(sql.Identifier("public", ENUMS_TABLE)),
+                sorted(members),
+            )
+        if columns:
+            db.cursor().executemany(
+                sql.SQL(
+                    "INSERT INTO {} (table_schema, table_name, column_name, component, enumeration) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (table_schema, table_name, column_name) "
+                    "DO UPDATE SET component = excluded.component, enumeration = excluded.enumeration"
+                ).format(sql.Identifier("public", ENUM_COLUMNS_TABLE)),
+                sorted(columns),
+            )
 
     @staticmethod
     def _timescale(db: psycopg.Connection[Any]) -> bool:
