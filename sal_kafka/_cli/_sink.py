@@ -33,6 +33,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     postgres.add_argument("--max-delay", type=float, default=0.5, help="seconds a row waits at most (default 0.5)")
     postgres.add_argument("--xml-dir", help="folder holding SALSubsystems.xml (default: bundled xml_schemas/)")
     postgres.add_argument(
+        "--retention",
+        metavar="INTERVAL",
+        help="TimescaleDB: drop data older than this (a PostgreSQL interval, e.g. '30 days')",
+    )
+    postgres.add_argument(
+        "--aggregates",
+        action="store_true",
+        help="TimescaleDB: a continuous aggregate of 1-minute means per telemetry table (<table>_1m)",
+    )
+    postgres.add_argument(
         "--group-id",
         default="sal-kafka-sink",
         help="consumer group the stored offsets are also committed to, for Kafka's lag tools (default sal-kafka-sink)",
@@ -74,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         max_delay=args.max_delay,
         topics=args.topics,
         group_id=args.group_id,
+        retention=args.retention,
+        aggregates=args.aggregates,
     )
 
     def stop(signum: int, frame: Any) -> None:

@@ -448,3 +448,13 @@ def test_enumerations_have_lookup_tables(stack: Stack, kafka_config: KafkaConfig
     assert named == [("lamp", "blinking"), ("mode", "Auto")]
     state = rows(database, "SELECT enumeration FROM sal_kafka_enum_columns WHERE table_name = 'ktest_evt_summarystate'")
     assert state == [("State",)]
+
+
+def test_retention_and_aggregates_need_timescaledb(kafka_config: KafkaConfig, database: str) -> None:
+    """On plain PostgreSQL (the embedded one) the TimescaleDB options are one clear error,
+    not a half-made sink; tests/sinks/test_sink_timescaledb.py makes them where it is."""
+    ktest = ComponentInfo.load("KTest", BUNDLED, kafka_config.topic_subname)
+    for options in ({"retention": "30 days"}, {"aggregates": True}):
+        sink = PostgresSink(database, [ktest], config=kafka_config, topics=["tel_scalars"], **options)  # type: ignore[arg-type]
+        with pytest.raises(SinkError, match="has no TimescaleDB: a retention policy and continuous aggregates need it"):
+            sink.connect()

@@ -166,3 +166,27 @@ def test_a_new_field_on_a_hypertable_adds_a_column(stack: Stack, kafka_config: K
     assert ("double0",) in names
     (hypertable,) = rows(database, "SELECT count(*) FROM timescaledb_information.hypertables")
     assert hypertable[0] == 1
+
+
+def test_retention_policy_and_one_minute_aggregates(stack: Stack, kafka_config: KafkaConfig, database: str) -> None:
+    ktest = ComponentInfo.load("KTest", BUNDLED, kafka_config.topic_subname)
+    with Writer(ktest, "tel_scalars", index=2, config=kafka_config) as writer:
+        for _ in range(10):
+            writer.write(sample_record(writer.topic))
+    sink = PostgresSink(
+        database, [ktest], config=kafka_config, topics=["tel_scalars"], retention="30 days", aggregates=True
+    )
+    sink.connect().close()
+    jobs = rows(database, "SELECT proc_name FROM timescaledb_information.jobs WHERE proc_name LIKE 'policy_%'")
+    assert {j[0] for j in jobs} >= {"policy_retention", "policy_refresh_continuous_aggregate"}
+    thread = threading.Thread(target=sink.run)
+    thread.start()
+    try:
+        assert wait_rows(database, "ktest_tel_scalars", 10) == 10
+    finally:
+        sink.stop()
+        thread.join(30)
+    with psycopg.connect(database, autocommit=True) as db:
+        db.execute("CALL refresh_continuous_aggregate('ktest_tel_scalars_1m', NULL, NULL)")
+    (total,) = rows(database, "SELECT sum(messages) FROM ktest_tel_scalars_1m WHERE salindex = 2")
+    assert total[0] == 10

@@ -59,9 +59,13 @@ class PostgresBackend:
     the sink's own; a field no column type holds is counted and logged.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, retention: str | None = None, aggregates: bool = False) -> None:
         self.url = url
         self.where = f"PostgreSQL at {_safe(url)}"
+        #: TimescaleDB: drop chunks older than this interval (``"30 days"``), if given
+        self.retention = retention
+        #: TimescaleDB: a continuous aggregate of 1-minute means per telemetry table
+        self.aggregates = aggregates
         self.tables: dict[str, Table] = {}
         self.timescale = False
         self._db: psycopg.Connection[Any] | None = None
@@ -115,11 +119,65 @@ class PostgresBackend:
                 self._ensure_table(db, table)
         with db.transaction():
             self._ensure_enumerations(db)
+        if self.retention or self.aggregates:
+            if not self.timescale:
+                raise SinkError(
+                    f"{self.where} has no TimescaleDB: a retention policy and continuous aggregates need it "
+                    "(install the extension and preload it, or leave --retention and --aggregates out)"
+                )
+            for table in self.tables.values():
+                with db.transaction():
+                    self._ensure_policies(db, table)
         log.info(
             "PostgreSQL at %s: %d tables, %s",
             _safe(self.url),
             len(self.tables),
             "TimescaleDB hypertables on time" if self.timescale else "plain tables with a time index (no TimescaleDB)",
+        )
+
+    def _ensure_policies(self, db: psycopg.Connection[Any], table: Table) -> None:
+        """TimescaleDB's retention policy on the table, and a continuous aggregate of its
+        numeric scalar fields' 1-minute means (per salIndex), refreshed every minute."""
+        regclass = table.ident.as_string(db)
+        if self.retention:
+            try:
+                db.execute(
+                    "SELECT add_retention_policy(%s::regclass, %s::interval, if_not_exists => TRUE)",
+                    (regclass, self.retention),
+                )
+            except psycopg.DataError as exc:
+                raise SinkError(
+                    f"retention {self.retention!r} is not a PostgreSQL interval: {_one_line(exc)}"
+                ) from None
+        if not self.aggregates or table.topic.kind != "telemetry":
+            return
+        numeric = [
+            c
+            for c in table.field_columns
+            if c.field is not None
+            and c.field.count == 1
+            and c.sql_type in ("smallint", "integer", "bigint", "real", "double precision")
+            and not c.field.name.startswith("private_")
+            and c.field.name != "salIndex"
+        ]
+        if not numeric:
+            return
+        view = sql.Identifier(table.schema, identifier(table.name + "_1m"))
+        by = sql.SQL(", salindex") if table.topic.indexed else sql.SQL("")
+        means = sql.SQL(", ").join(
+            sql.SQL("avg({}) AS {}").format(sql.Identifier(c.name), sql.Identifier(c.name)) for c in numeric
+        )
+        db.execute(
+            sql.SQL(
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS {} WITH (timescaledb.continuous) AS "
+                "SELECT time_bucket(INTERVAL '1 minute', time) AS bucket{}, count(*) AS messages, {} "
+                "FROM {} GROUP BY bucket{} WITH NO DATA"
+            ).format(view, by, means, table.ident, by)
+        )
+        db.execute(
+            "SELECT add_continuous_aggregate_policy(%s::regclass, start_offset => INTERVAL '1 day', "
+            "end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '1 minute', if_not_exists => TRUE)",
+            (view.as_string(db),),
         )
 
     def _ensure_enumerations(self, db: psycopg.Connection[Any]) -> None:
@@ -523,8 +581,20 @@ class PostgresSink(SinkRunner):
         ``postgresql://...`` of any PostgreSQL 14+ (TimescaleDB when it has the extension).
     components : sequence of str or ComponentInfo
         The components whose events and telemetry (and commands, acks) are stored.
-    config, session, batch_size, max_delay, topics
-        As `sal_kafka.sinks.SinkRunner`'s.
+    config, session, batch_size, max_delay, topics, group_id
+        As `sal_kafka.sinks.SinkRunner`'s (``group_id``: the consumer group the
+        offsets are also committed to, after the database).
+    retention : str, optional
+        TimescaleDB: drop chunks older than this PostgreSQL interval (``"30 days"``).
+    aggregates : bool
+        TimescaleDB: a continuous aggregate ``<table>_1m`` of each telemetry table's
+        1-minute means (per salIndex), refreshed every minute.
+
+    Raises
+    ------
+    SinkError
+        At `connect` (or `run`), ``retention`` or ``aggregates`` on a database
+        without TimescaleDB.
     """
 
     backend: PostgresBackend
@@ -540,9 +610,11 @@ class PostgresSink(SinkRunner):
         max_delay: float = 0.5,
         topics: Iterable[str] | None = None,
         group_id: str = "sal-kafka-sink",
+        retention: str | None = None,
+        aggregates: bool = False,
     ) -> None:
         super().__init__(
-            PostgresBackend(url),
+            PostgresBackend(url, retention=retention, aggregates=aggregates),
             components,
             config=config,
             session=session,
