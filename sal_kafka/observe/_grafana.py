@@ -38,6 +38,14 @@ DEFAULT_TARGETS: Final[dict[str, list[str]]] = {
     "kafka-connect": ["127.0.0.1:9106"],
 }
 PROMETHEUS_UID: Final = "sal-kafka-prometheus"
+#: the sink's PostgreSQL datasource (`sal_kafka.sinks.postgres_datasource`), where Debezium reads
+POSTGRES_UID: Final = "sal-kafka-postgres"
+#: bytes of WAL each logical replication slot has not confirmed yet: a CDC source's lag
+REPLICATION_SLOT_LAG_SQL: Final = (
+    "SELECT now() AS time, slot_name AS metric, "
+    "pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) AS lag_bytes "
+    "FROM pg_replication_slots WHERE slot_type = 'logical' ORDER BY slot_name"
+)
 
 
 def _panel(
@@ -353,6 +361,26 @@ def connect_dashboard() -> dict[str, Any]:
         ),
     ]
     panels = [_panel(title, exprs, unit, (i % 2) * 12, (i // 2) * 8) for i, (title, exprs, unit) in enumerate(rows)]
+    # the source's lag as the database sees it: WAL not yet confirmed by each replication slot
+    panels.append(
+        {
+            "type": "timeseries",
+            "title": "Replication slot lag (PostgreSQL)",
+            "datasource": {"type": "grafana-postgresql-datasource", "uid": POSTGRES_UID},
+            "gridPos": {"h": 8, "w": 12, "x": (len(rows) % 2) * 12, "y": (len(rows) // 2) * 8},
+            "fieldConfig": {"defaults": {"unit": "bytes"}, "overrides": []},
+            "targets": [
+                {
+                    "refId": "A",
+                    "datasource": {"uid": POSTGRES_UID},
+                    "editorMode": "code",
+                    "format": "time_series",
+                    "rawQuery": True,
+                    "rawSql": REPLICATION_SLOT_LAG_SQL,
+                }
+            ],
+        }
+    )
     return {
         "uid": "sal-kafka-connect",
         "title": "Kafka Connect",

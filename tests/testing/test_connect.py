@@ -99,6 +99,12 @@ def test_debezium_change_events_arrive_as_json_lines(stack: Stack, cdc_database:
         status_ = connect.status(f"{prefix}-source")
         assert status_["connector"]["state"] == "RUNNING" and status_["tasks"][0]["state"] == "RUNNING"
         _check_in_prometheus(connect)
+        # the dashboard's PostgreSQL panel: the connector's slot, and how far behind it is
+        (slot_sql,) = [t["rawSql"] for p in connect_dashboard()["panels"] for t in p["targets"] if "rawSql" in t]
+        with psycopg.connect(cdc_database.url) as conn:
+            slots = conn.execute(slot_sql).fetchall()
+        assert [s[1] for s in slots if s[1] == connector["slot.name"]] == [connector["slot.name"]]
+        assert all(s[2] >= 0 for s in slots)
 
 
 def _check_in_prometheus(connect: KafkaConnect) -> None:
@@ -112,7 +118,7 @@ def _check_in_prometheus(connect: KafkaConnect) -> None:
         while not prometheus.query('count_over_time(up{job="kafka-connect"}[1m]) >= 4'):
             assert time.monotonic() < deadline, prometheus.tail()
             time.sleep(0.5)
-        exprs = [t["expr"] for p in connect_dashboard()["panels"] for t in p["targets"]]
+        exprs = [t["expr"] for p in connect_dashboard()["panels"] for t in p["targets"] if "expr" in t]
         empty = [e for e in exprs if not prometheus.query(e)]
         assert not empty, empty
         groups = prometheus.api("rules")["groups"]
