@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import signal
 import sys
 from typing import Any
@@ -33,6 +34,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     postgres.add_argument("--max-delay", type=float, default=0.5, help="seconds a row waits at most (default 0.5)")
     postgres.add_argument("--xml-dir", help="folder holding SALSubsystems.xml (default: bundled xml_schemas/)")
     postgres.add_argument(
+        "--since",
+        metavar="TIME",
+        help="partitions never stored start at the first message at or after TIME (ISO 8601, or 300s: ago)",
+    )
+    postgres.add_argument(
+        "--until",
+        metavar="TIME",
+        help="a backfill: store every message up to TIME (none after it), then stop",
+    )
+    postgres.add_argument(
         "--retention",
         metavar="INTERVAL",
         help="TimescaleDB: drop data older than this (a PostgreSQL interval, e.g. '30 days')",
@@ -51,6 +62,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     postgres.add_argument("--metrics-port", metavar="[HOST:]PORT", help="serve Prometheus metrics at /metrics there")
     postgres.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C or SIGTERM)")
     postgres.set_defaults(func=run)
+
+
+def _moment(text: str | None) -> datetime.datetime | None:
+    from ._raw import parse_since
+
+    return None if text is None else datetime.datetime.fromtimestamp(parse_since(text) / 1000, datetime.UTC)
 
 
 def registered_components(session: Session, xml_dir: str | None) -> list[str]:
@@ -86,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         group_id=args.group_id,
         retention=args.retention,
         aggregates=args.aggregates,
+        since=_moment(args.since),
+        until=_moment(args.until),
     )
 
     def stop(signum: int, frame: Any) -> None:

@@ -20,6 +20,7 @@ once per topic and kind; the batch goes on.
 from __future__ import annotations
 
 import collections
+import datetime
 import logging
 import threading
 import time
@@ -27,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import attrs
+from confluent_kafka import KafkaException, TopicPartition
 
 from .._stats import LatencyHistogram
 from ..errors import SinkError, SinkUnavailableError
@@ -177,9 +179,15 @@ class SinkRunner:
         max_delay: float = 0.5,
         topics: Iterable[str] | None = None,
         group_id: str = "sal-kafka-sink",
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
     ) -> None:
         self.backend = backend
         self.group_id = group_id
+        #: where partitions never stored start (the first message at or after it; else the beginning)
+        self.since = since
+        #: the end of a backfill: `run` returns once every partition is stored up to it
+        self.until = until
         self._own_session = session is None
         self.session = session or Session(config)
         self.components = [self.session.component(c) for c in components]
@@ -224,6 +232,11 @@ class SinkRunner:
             When the back-end cannot be used at start (down, refused, an incompatible table).
         """
         offsets = self.stored_offsets()
+        partitions = self._partitions() if self.since is not None or self.until is not None else []
+        if self.since is not None:
+            offsets = self._since(offsets, partitions)
+        until_ms = int(self.until.timestamp() * 1000) if self.until is not None else None
+        past_until: set[tuple[str, int]] = set()
         batch = Batch()
 
         def undecodable(message: Any, exc: Exception) -> None:  # kept, never skipped
@@ -263,6 +276,9 @@ class SinkRunner:
         try:
             while not self._stop.is_set() and (end is None or time.monotonic() < end):
                 received = reader.next(min(0.1, self.max_delay))
+                if received is not None and until_ms is not None and received.timestamp > until_ms:
+                    past_until.add((received.kafka_topic, received.partition))  # not stored, nor committed past
+                    received = None
                 if received is not None:
                     topic = by_name[received.kafka_topic]
                     try:
@@ -285,6 +301,9 @@ class SinkRunner:
                 ):
                     self._commit(batch)
                     batch = Batch()
+                if until_ms is not None and self._backfilled(partitions, past_until, batch, reader):
+                    log.info("stored every message up to %s: the backfill is done", self.until)
+                    break
                 if time.monotonic() >= progress_at:
                     stored = sum(self.stats.rows.values())
                     log.info(
@@ -351,6 +370,66 @@ class SinkRunner:
                     self.backend.where,
                 )
             self.stats.set_aside[key] = self.stats.set_aside.get(key, 0) + 1
+
+    def _partitions(self) -> list[tuple[str, int]]:
+        """``(kafka topic, partition)`` of every topic stored (asked of the broker)."""
+        consumer = self.session.consumer(**{"group.id": self.group_id})
+        try:
+            metadata = consumer.list_topics(timeout=self.session.config.timeout)
+        except KafkaException as exc:
+            raise SinkError(f"cannot reach Kafka at {self.session.config.bootstrap_servers}: {exc}") from None
+        finally:
+            consumer.close()
+        found = []
+        for topic in self.topics:
+            meta = metadata.topics.get(topic.kafka_name)
+            if meta is not None and meta.error is None:
+                found += [(topic.kafka_name, p) for p in sorted(meta.partitions)]
+        return found
+
+    def _since(
+        self, offsets: dict[tuple[str, int], int], partitions: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], int]:
+        """``offsets`` and, for each partition never stored, the first offset at or after
+        `since` (the broker's ``offsets_for_times``; its end when nothing is that new)."""
+        assert self.since is not None
+        new = [tp for tp in partitions if tp not in offsets]
+        if not new:
+            return offsets
+        at = int(self.since.timestamp() * 1000)
+        consumer = self.session.consumer(**{"group.id": self.group_id})
+        try:
+            found = consumer.offsets_for_times([TopicPartition(t, p, at) for t, p in new], timeout=10)
+            result = dict(offsets)
+            for tp in found:
+                if tp.offset >= 0:
+                    result[(tp.topic, tp.partition)] = tp.offset
+                else:  # nothing at or after since: from its end
+                    result[(tp.topic, tp.partition)] = consumer.get_watermark_offsets(tp, timeout=10)[1]
+        except KafkaException as exc:
+            raise SinkError(f"cannot find the offsets at {self.since}: {exc}") from None
+        finally:
+            consumer.close()
+        log.info("%d partitions never stored start at %s", len(new), self.since)
+        return result
+
+    def _backfilled(
+        self,
+        partitions: list[tuple[str, int]],
+        past_until: set[tuple[str, int]],
+        batch: Batch,
+        reader: _MultiReader,
+    ) -> bool:
+        """True once every partition has shown a message after `until`, or is read to the
+        end that its reader last noted."""
+        highs = reader.high_watermarks()
+        for tp in partitions:
+            if tp in past_until:
+                continue
+            reached = batch.positions.get(tp, self.stats.committed.get(tp, 0))
+            if tp not in highs or reached < highs[tp]:
+                return False
+        return True
 
     def _samples(self, families: Any) -> None:
         from ..observe._metrics import add_histogram  # metrics are on: prometheus-client is there

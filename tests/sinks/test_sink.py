@@ -458,3 +458,49 @@ def test_retention_and_aggregates_need_timescaledb(kafka_config: KafkaConfig, da
         sink = PostgresSink(database, [ktest], config=kafka_config, topics=["tel_scalars"], **options)  # type: ignore[arg-type]
         with pytest.raises(SinkError, match="has no TimescaleDB: a retention policy and continuous aggregates need it"):
             sink.connect()
+
+
+def test_a_backfill_of_a_time_range(stack: Stack, kafka_config: KafkaConfig, database: str) -> None:
+    """``since`` and ``until``: the messages of a time range, stored, and the sink returns
+    by itself (a backfill without code: ``sal-kafka sink postgres --since T1 --until T2``)."""
+    ktest = ComponentInfo.load("KTest", BUNDLED, kafka_config.topic_subname)
+    with Writer(ktest, "evt_scalars", index=1, config=kafka_config) as writer:
+        for i in range(4):
+            writer.write(sample_record(writer.topic) | {"int0": i}, wait=True)
+        time.sleep(0.05)
+        since = datetime.datetime.now(datetime.UTC)
+        time.sleep(0.05)
+        for i in range(4, 9):
+            writer.write(sample_record(writer.topic) | {"int0": i}, wait=True)
+        time.sleep(0.05)
+        until = datetime.datetime.now(datetime.UTC)
+        time.sleep(0.05)
+        for i in range(9, 12):
+            writer.write(sample_record(writer.topic) | {"int0": i}, wait=True)
+    sink = PostgresSink(
+        database, [ktest], config=kafka_config, topics=["evt_scalars"], max_delay=0.1, since=since, until=until
+    )
+    thread = threading.Thread(target=sink.run)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "the backfill did not end by itself"
+    assert [r[0] for r in rows(database, "SELECT int0 FROM ktest_evt_scalars ORDER BY kafka_offset")] == [4, 5, 6, 7, 8]
+    # the sink resumes after the range: the rest, and only the rest
+    rest = PostgresSink(database, [ktest], config=kafka_config, topics=["evt_scalars"], max_delay=0.1)
+    thread = threading.Thread(target=rest.run)
+    thread.start()
+    try:
+        assert wait_rows(database, "ktest_evt_scalars", 8) == 8
+    finally:
+        rest.stop()
+        thread.join(30)
+    assert [r[0] for r in rows(database, "SELECT int0 FROM ktest_evt_scalars ORDER BY kafka_offset")] == [
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        10,
+        11,
+    ]

@@ -589,6 +589,10 @@ class PostgresSink(SinkRunner):
     aggregates : bool
         TimescaleDB: a continuous aggregate ``<table>_1m`` of each telemetry table's
         1-minute means (per salIndex), refreshed every minute.
+    since, until : datetime, optional
+        A backfill: partitions never stored start at the first message at or after
+        ``since`` (else the beginning); `run` returns once every message up to
+        ``until`` is stored (none after it is).
 
     Raises
     ------
@@ -612,6 +616,8 @@ class PostgresSink(SinkRunner):
         group_id: str = "sal-kafka-sink",
         retention: str | None = None,
         aggregates: bool = False,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
     ) -> None:
         super().__init__(
             PostgresBackend(url, retention=retention, aggregates=aggregates),
@@ -622,6 +628,8 @@ class PostgresSink(SinkRunner):
             max_delay=max_delay,
             topics=topics,
             group_id=group_id,
+            since=since,
+            until=until,
         )
         self.url = url
         self.tables = {t.kafka_name: table_of(t) for t in self.topics}
