@@ -229,11 +229,9 @@ def _pipeline(args: argparse.Namespace, stack: Stack, registry_metrics: str | No
                 port=postgres.port or 0,
                 database="postgres",
                 user="postgres",
-                tables=[],
                 topic_prefix="salkafka_cdc",
-                **{"schema.include.list": "public"},
+                schemas=["public"],  # every table of the schema: the sink's, and any made later
             )
-            del source["table.include.list"]  # every table of the schema: the sink's, and any made later
             print("starting Kafka Connect with Debezium's PostgreSQL connector ...", flush=True)
             connect = KafkaConnect(stack.bootstrap_servers, [source], stack.workdir / "connect")
             connect.start(detach=args.keep)

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import yaml
 
+from .._grafana_uids import POSTGRES_UID, PROMETHEUS_UID
 from .._util import write_files
 
 __all__ = [
@@ -37,9 +38,6 @@ DEFAULT_TARGETS: Final[dict[str, list[str]]] = {
     "sal-kafka-components": ["127.0.0.1:9105"],
     "kafka-connect": ["127.0.0.1:9106"],
 }
-PROMETHEUS_UID: Final = "sal-kafka-prometheus"
-#: the sink's PostgreSQL datasource (`sal_kafka.sinks.postgres_datasource`), where Debezium reads
-POSTGRES_UID: Final = "sal-kafka-postgres"
 #: bytes of WAL each logical replication slot has not confirmed yet: a CDC source's lag
 REPLICATION_SLOT_LAG_SQL: Final = (
     "SELECT now() AS time, slot_name AS metric, "

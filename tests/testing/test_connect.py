@@ -4,11 +4,13 @@ as JSON lines, with the connector's metrics from the Prometheus JMX exporter."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -234,6 +236,40 @@ def test_dev_starts_the_whole_pipeline_with_one_command_and_stops_it_all() -> No
         proc.send_signal(signal.SIGTERM)
         proc.wait(120)
     deadline = time.monotonic() + 30
+    while [p for p in pids if _alive(p)]:
+        assert time.monotonic() < deadline, [p for p in pids if _alive(p)]
+        time.sleep(0.5)
+
+
+def test_dev_keep_leaves_the_pipeline_running_and_says_how_to_stop_it() -> None:
+    """``sal-kafka dev --sink --keep``: everything outlives the command; its kill line stops it all."""
+    import signal
+
+    done = subprocess.run(
+        [sys.executable, "-m", "sal_kafka", "dev", "--sink", "--keep"], capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (kill,) = [line for line in done.stdout.splitlines() if "stop it with: kill" in line]
+    pids = [int(p) for p in kill.split("kill ", 1)[1].split()]
+    try:
+        assert len(pids) == 4 and all(_alive(p) for p in pids), done.stdout  # broker, registry, PostgreSQL, sink
+        (sink_metrics,) = [
+            line.split(": ", 1)[1].split()[0] for line in done.stdout.splitlines() if "sink metrics" in line
+        ]
+        deadline = time.monotonic() + 60
+        while True:  # the sink serves its metrics once it has started
+            try:
+                with urllib.request.urlopen(sink_metrics, timeout=10) as answer:
+                    assert b"sal_kafka_sink_batches_total" in answer.read()
+                break
+            except urllib.error.URLError:
+                assert time.monotonic() < deadline and _alive(pids[3]), "the kept sink never served its metrics"
+                time.sleep(0.5)
+    finally:
+        for pid in reversed(pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
     while [p for p in pids if _alive(p)]:
         assert time.monotonic() < deadline, [p for p in pids if _alive(p)]
         time.sleep(0.5)

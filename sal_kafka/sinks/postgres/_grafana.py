@@ -15,8 +15,8 @@ from typing import Any, Final
 
 import yaml
 
+from ..._grafana_uids import POSTGRES_UID
 from ..._util import write_files
-from ...observe._grafana import POSTGRES_UID as _POSTGRES_UID
 from ...schemas._model import ComponentInfo
 from ._tables import table_of
 
@@ -29,7 +29,6 @@ __all__ = [
     "POSTGRES_UID",
 ]
 
-POSTGRES_UID: Final = _POSTGRES_UID  # one uid: the Kafka Connect dashboard's slot-lag panel uses it too
 #: scalar numeric fields shown per telemetry panel at most (the rest: one query away)
 MAX_FIELDS_PER_PANEL: Final = 12
 

@@ -89,15 +89,22 @@ def debezium_postgres(
     port: int,
     database: str,
     user: str,
-    tables: list[str],
     topic_prefix: str,
+    tables: list[str] | None = None,
+    schemas: list[str] | None = None,
     password: str = "",
     slot: str | None = None,
     **extra: str,
 ) -> dict[str, str]:
     """The configuration of a Debezium PostgreSQL source connector: change events of
-    ``tables`` (``schema.table``) to ``<topic_prefix>.<schema>.<table>``, by
-    PostgreSQL's own ``pgoutput`` logical decoding, as JSON without schemas."""
+    ``tables`` (``schema.table``), or of every table of ``schemas`` (then tables made
+    later too), to ``<topic_prefix>.<schema>.<table>``, by PostgreSQL's own
+    ``pgoutput`` logical decoding, as JSON without schemas."""
+    if (tables is None) == (schemas is None):
+        raise ValueError("give the tables or the schemas to capture, one of them")
+    chosen = {"table.include.list": ",".join(tables)} if tables is not None else {}
+    if schemas is not None:
+        chosen["schema.include.list"] = ",".join(schemas)
     return {
         "name": name,
         "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
@@ -109,7 +116,7 @@ def debezium_postgres(
         "database.password": password,
         "database.dbname": database,
         "topic.prefix": topic_prefix,
-        "table.include.list": ",".join(tables),
+        **chosen,
         "slot.name": slot or f"{name}_slot".replace("-", "_"),
         "publication.autocreate.mode": "filtered",
         # the worker creates the topics (our brokers never auto-create them)
@@ -184,7 +191,9 @@ class KafkaConnect:
             ``timeout`` (with its trace, or the log's last lines).
         """
         libs = connect_jars()
-        (agent,) = libs.glob(f"jmx_prometheus_javaagent-{JMX_EXPORTER_VERSION}.jar")
+        agent = libs / f"jmx_prometheus_javaagent-{JMX_EXPORTER_VERSION}.jar"
+        if not agent.is_file():
+            raise BrokerError(f"{agent} is missing: remove {libs.parent} to fetch the jars again")
         worker = self.folder / "worker.properties"
         worker.write_text("".join(f"{k}={v}\n" for k, v in self.worker_properties().items()))
         files = []
