@@ -244,6 +244,7 @@ def _pipeline(args: argparse.Namespace, stack: Stack, registry_metrics: str | No
 
             rules = alert_rules(jobs=targets)
             config = prometheus_config(targets)
+            config["global"] = {"scrape_interval": "5s", "evaluation_interval": "5s"}  # a development stack
             prometheus = PrometheusServer(config, {"alerts.yml": rules}, folder=stack.workdir / "prometheus")
             prometheus.start(detach=args.keep)
             started.append(prometheus)
