@@ -115,3 +115,10 @@ def write_files(files: Mapping[Path, str]) -> None:
             path.write_text(text if text.endswith("\n") else text + "\n")
         except OSError as exc:
             raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def keep_temporary(tmp: Any) -> None:
+    """Let a `tempfile.TemporaryDirectory`'s folder outlive the object: dropping the last
+    reference to one deletes its folder at once (its finalizer), which ``--keep`` must not."""
+    if tmp is not None:
+        tmp._finalizer.detach()  # the finalizer is the only thing that removes the folder

@@ -25,6 +25,7 @@ from typing import Any
 import attrs
 import yaml
 
+from .._util import keep_temporary
 from ..errors import SalKafkaError
 from ._broker._cluster import free_port
 from ._broker._jars import cache_root
@@ -182,6 +183,7 @@ class PrometheusServer:
     def detach(self) -> None:
         """Leave the server running (`stop` then does nothing)."""
         self.process = None
+        keep_temporary(self._tmp)  # dropping it would delete the folder
         self._tmp = None
 
     def stop(self) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .._util import sigint_deferred
+from .._util import keep_temporary, sigint_deferred
 from ..errors import SalKafkaError
 from ..kafka import KafkaConfig
 from ..registry import RegistryConfig
@@ -163,6 +163,7 @@ class Stack:
         """Let the processes and the work folder outlive this object (``--keep``)."""
         self.kafka.detach()
         self.processes.clear()
+        keep_temporary(self._tmp)  # dropping it would delete the folder
         self._tmp = None
 
     @property

@@ -119,3 +119,22 @@ def test_a_node_that_cannot_start_shows_its_log(tmp_path: Path) -> None:
     with pytest.raises(BrokerError, match=r"(?s)Kafka node 1 .*num\.io\.threads"):
         cluster.start(timeout=60)
     assert not cluster.nodes[0].running
+
+
+def test_a_detached_temporary_stack_keeps_its_folder() -> None:
+    """``Stack.detach`` (``dev --keep`` without ``--workdir``): dropping the temporary
+    folder's object deleted the folder at once, under the running broker."""
+    import shutil
+
+    from sal_kafka.testing import Stack
+
+    stack = Stack()  # not started: only its folder matters here
+    folder = stack.workdir
+    assert folder.is_dir()
+    stack.detach()
+    del stack
+    import gc
+
+    gc.collect()
+    assert folder.is_dir()
+    shutil.rmtree(folder)

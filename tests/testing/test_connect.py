@@ -10,10 +10,10 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -241,12 +241,17 @@ def test_dev_starts_the_whole_pipeline_with_one_command_and_stops_it_all() -> No
         time.sleep(0.5)
 
 
-def test_dev_keep_leaves_the_pipeline_running_and_says_how_to_stop_it() -> None:
-    """``sal-kafka dev --sink --keep``: everything outlives the command; its kill line stops it all."""
+def test_dev_keep_leaves_the_pipeline_running_and_says_how_to_stop_it(tmp_path: Path) -> None:
+    """``sal-kafka dev --sink --keep``: everything outlives the command; its kill line stops it all.
+    (Before: a kept stack's temporary folder was deleted as the command ended, and the sink
+    died with its log.)"""
     import signal
 
     done = subprocess.run(
-        [sys.executable, "-m", "sal_kafka", "dev", "--sink", "--keep"], capture_output=True, text=True, timeout=180
+        [sys.executable, "-m", "sal_kafka", "dev", "--sink", "--keep", "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     (kill,) = [line for line in done.stdout.splitlines() if "stop it with: kill" in line]
@@ -262,7 +267,7 @@ def test_dev_keep_leaves_the_pipeline_running_and_says_how_to_stop_it() -> None:
                 with urllib.request.urlopen(sink_metrics, timeout=10) as answer:
                     assert b"sal_kafka_sink_batches_total" in answer.read()
                 break
-            except urllib.error.URLError:
+            except OSError:  # not listening yet (refused), or reset while it starts
                 assert time.monotonic() < deadline and _alive(pids[3]), "the kept sink never served its metrics"
                 time.sleep(0.5)
     finally:

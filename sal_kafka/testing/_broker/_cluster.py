@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from ..._util import sigint_deferred
+from ..._util import keep_temporary, sigint_deferred
 from ...errors import BrokerError
 from ._jars import KafkaJars, find_java, kafka_jars
 
@@ -373,6 +373,7 @@ class KafkaCluster:
         """Let the nodes and their folder outlive this object (``sal-kafka dev --keep``)."""
         for node in self.nodes:
             node.process = None
+        keep_temporary(self._tmp)  # dropping it would delete the folder
         self._tmp = None
 
     def stop(self, graceful: bool | None = None) -> None:

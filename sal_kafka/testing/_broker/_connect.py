@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..._util import sigint_deferred
+from ..._util import keep_temporary, sigint_deferred
 from ...errors import BrokerError
 from ._cluster import JVM_OPTIONS, free_port
 from ._jars import KAFKA_VERSION, find_java, maven_jars
@@ -263,6 +263,7 @@ class KafkaConnect:
     def detach(self) -> None:
         """Leave the worker running (`stop` then does nothing)."""
         self.process = None
+        keep_temporary(self._tmp)  # dropping it would delete the folder
         self._tmp = None
 
     def stop(self) -> None:
