@@ -203,108 +203,109 @@ def alert_rules(
     threshold, a sink behind Kafka (per instance and topic), Kafka Connect
     connectors and tasks not running, a Debezium source behind its database."""
     names = list(jobs if jobs is not None else DEFAULT_TARGETS)
-    rules: list[dict[str, Any]] = [
-        {
-            "alert": "SalKafkaTargetDown",
-            "expr": f'up{{job=~"{"|".join(names)}"}} == 0',
-            "for": "2m",
-            "labels": {"severity": "critical"},
-            "annotations": {"summary": "{{ $labels.job }} at {{ $labels.instance }} does not answer its scrapes"},
-        },
+    rules = [
+        _rule(
+            "SalKafkaTargetDown",
+            f'up{{job=~"{"|".join(names)}"}} == 0',
+            "critical",
+            "{{ $labels.job }} at {{ $labels.instance }} does not answer its scrapes",
+            "2m",
+        ),
         *(
-            {
-                "alert": "SalKafkaTargetAbsent",
-                "expr": f'absent(up{{job="{job}"}})',
-                "for": "5m",
-                "labels": {"severity": "warning", "job": job},
-                "annotations": {"summary": f"no target of the scrape job {job} is known to Prometheus"},
-            }
+            _rule(
+                "SalKafkaTargetAbsent",
+                f'absent(up{{job="{job}"}})',
+                "warning",
+                f"no target of the scrape job {job} is known to Prometheus",
+                "5m",
+                job=job,
+            )
             for job in names
         ),
-    ]
-    rules += [
-        {
-            "alert": "SalKafkaWriterFailures",
-            "expr": "sum by (component, topic) (increase(sal_kafka_writer_failed_total[5m])) > 0",
-            "labels": {"severity": "warning"},
-            "annotations": {"summary": "{{ $labels.component }}.{{ $labels.topic }}: messages not delivered"},
-        },
-        {
-            "alert": "SalKafkaReaderBrokerDown",
-            "expr": "max by (component) (sal_kafka_reader_broker_down) == 1",
-            "for": "1m",
-            "labels": {"severity": "critical"},
-            "annotations": {"summary": "{{ $labels.component }}: a reader's Kafka brokers are all down"},
-        },
-        {
-            "alert": "SalKafkaConsumerLag",
-            "expr": f"max by (component, kafka_topic) (sal_kafka_consumer_lag_messages) > {lag_threshold}",
-            "for": "5m",
-            "labels": {"severity": "warning"},
-            "annotations": {
-                "summary": "{{ $labels.kafka_topic }}: readers are over " + f"{lag_threshold} messages behind"
-            },
-        },
-        {
-            "alert": "SalKafkaUndecodable",
-            "expr": "sum by (component, topic) (increase(sal_kafka_reader_undecodable_total[5m])) > 0",
-            "labels": {"severity": "warning"},
-            "annotations": {"summary": "{{ $labels.component }}.{{ $labels.topic }}: undecodable messages"},
-        },
-        {
-            "alert": "SalKafkaSinkStalled",
-            "expr": f"max by (instance, kafka_topic) (sal_kafka_sink_lag_seconds) > {sink_lag_seconds:g}",
-            "for": "5m",
-            "labels": {"severity": "critical"},
-            "annotations": {
-                "summary": "{{ $labels.instance }}: the sink is over "
-                + f"{sink_lag_seconds:g}"
-                + " s behind Kafka on {{ $labels.kafka_topic }}"
-            },
-        },
-        {
-            # a sink that died takes its lag series with it: its target is then down (above)
-            "alert": "SalKafkaSinkGone",
-            "expr": 'absent(sal_kafka_sink_batches_total{job="sal-kafka-sink"})',
-            "for": "5m",
-            "labels": {"severity": "critical"},
-            "annotations": {"summary": "no sink reports its batches: is it running?"},
-        },
-        {
-            "alert": "KafkaConnectTaskNotRunning",
-            "expr": 'max by (instance, connector, task, status) (kafka_connect_task_status{status!="running"}) == 1',
-            "for": "2m",
-            "labels": {"severity": "critical"},
-            "annotations": {"summary": "{{ $labels.connector }} task {{ $labels.task }} is {{ $labels.status }}"},
-        },
-        {
-            "alert": "KafkaConnectConnectorNotRunning",
-            "expr": 'max by (instance, connector, status) (kafka_connect_connector_status{status!="running"}) == 1',
-            "for": "2m",
-            "labels": {"severity": "critical"},
-            "annotations": {"summary": "the connector {{ $labels.connector }} is {{ $labels.status }}"},
-        },
-        {
-            "alert": "DebeziumSourceBehind",
-            "expr": "max by (instance, server) (debezium_streaming_millisecondsbehindsource) > "
+        _rule(
+            "SalKafkaWriterFailures",
+            "sum by (component, topic) (increase(sal_kafka_writer_failed_total[5m])) > 0",
+            "warning",
+            "{{ $labels.component }}.{{ $labels.topic }}: messages not delivered",
+        ),
+        _rule(
+            "SalKafkaReaderBrokerDown",
+            "max by (component) (sal_kafka_reader_broker_down) == 1",
+            "critical",
+            "{{ $labels.component }}: a reader's Kafka brokers are all down",
+            "1m",
+        ),
+        _rule(
+            "SalKafkaConsumerLag",
+            f"max by (component, kafka_topic) (sal_kafka_consumer_lag_messages) > {lag_threshold}",
+            "warning",
+            "{{ $labels.kafka_topic }}: readers are over " + f"{lag_threshold} messages behind",
+            "5m",
+        ),
+        _rule(
+            "SalKafkaUndecodable",
+            "sum by (component, topic) (increase(sal_kafka_reader_undecodable_total[5m])) > 0",
+            "warning",
+            "{{ $labels.component }}.{{ $labels.topic }}: undecodable messages",
+        ),
+        _rule(
+            "SalKafkaSinkStalled",
+            f"max by (instance, kafka_topic) (sal_kafka_sink_lag_seconds) > {sink_lag_seconds:g}",
+            "critical",
+            "{{ $labels.instance }}: the sink is over "
+            + f"{sink_lag_seconds:g}"
+            + " s behind Kafka on {{ $labels.kafka_topic }}",
+            "5m",
+        ),
+        # a sink that died takes its lag series with it: its target is then down (above)
+        _rule(
+            "SalKafkaSinkGone",
+            'absent(sal_kafka_sink_batches_total{job="sal-kafka-sink"})',
+            "critical",
+            "no sink reports its batches: is it running?",
+            "5m",
+        ),
+        _rule(
+            "KafkaConnectTaskNotRunning",
+            'max by (instance, connector, task, status) (kafka_connect_task_status{status!="running"}) == 1',
+            "critical",
+            "{{ $labels.connector }} task {{ $labels.task }} is {{ $labels.status }}",
+            "2m",
+        ),
+        _rule(
+            "KafkaConnectConnectorNotRunning",
+            'max by (instance, connector, status) (kafka_connect_connector_status{status!="running"}) == 1',
+            "critical",
+            "the connector {{ $labels.connector }} is {{ $labels.status }}",
+            "2m",
+        ),
+        _rule(
+            "DebeziumSourceBehind",
+            "max by (instance, server) (debezium_streaming_millisecondsbehindsource) > "
             + f"{source_lag_seconds * 1000:g}",
-            "for": "5m",
-            "labels": {"severity": "warning"},
-            "annotations": {
-                "summary": "{{ $labels.server }}: change events over "
-                + f"{source_lag_seconds:g}"
-                + " s behind the database"
-            },
-        },
-        {
-            "alert": "DebeziumSourceDisconnected",
-            "expr": "max by (instance, server) (debezium_streaming_connected) == 0",
-            "for": "2m",
-            "labels": {"severity": "critical"},
-            "annotations": {"summary": "{{ $labels.server }}: Debezium is not connected to its database"},
-        },
+            "warning",
+            "{{ $labels.server }}: change events over " + f"{source_lag_seconds:g}" + " s behind the database",
+            "5m",
+        ),
+        _rule(
+            "DebeziumSourceDisconnected",
+            "max by (instance, server) (debezium_streaming_connected) == 0",
+            "critical",
+            "{{ $labels.server }}: Debezium is not connected to its database",
+            "2m",
+        ),
     ]
     return {"groups": [{"name": "sal-kafka", "rules": rules}]}
+
+
+def _rule(alert: str, expr: str, severity: str, summary: str, for_: str | None = None, **labels: str) -> dict[str, Any]:
+    """One Prometheus alerting rule (``for_``: how long it must hold before it fires)."""
+    rule: dict[str, Any] = {"alert": alert, "expr": expr}
+    if for_ is not None:
+        rule["for"] = for_
+    rule["labels"] = {"severity": severity, **labels}
+    rule["annotations"] = {"summary": summary}
+    return rule
 
 
 def connect_dashboard() -> dict[str, Any]:
