@@ -185,6 +185,7 @@ def _pipeline(args: argparse.Namespace, stack: Stack, registry_metrics: str | No
     import subprocess
 
     from ..observe import alert_rules, prometheus_config, write_provisioning
+    from ..testing._process import end_process
 
     started: list[Any] = []  # what to stop, last first
     kept = False
@@ -278,10 +279,6 @@ def _pipeline(args: argparse.Namespace, stack: Stack, registry_metrics: str | No
         if not kept:  # stopped, failed or interrupted: nothing is left running
             for part in reversed(started):
                 if isinstance(part, subprocess.Popen):
-                    part.terminate()
-                    try:
-                        part.wait(30)
-                    except subprocess.TimeoutExpired:
-                        part.kill()
+                    end_process(part, 30)
                 else:
                     part.stop()

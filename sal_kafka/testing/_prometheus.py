@@ -25,10 +25,10 @@ from typing import Any
 import attrs
 import yaml
 
-from .._util import keep_temporary
 from ..errors import SalKafkaError
 from ._broker._cluster import free_port
 from ._broker._jars import cache_root
+from ._process import Supervised
 
 __all__ = ["PrometheusBinaries", "prometheus_binaries", "PrometheusServer"]
 
@@ -97,7 +97,7 @@ def _fetch(folder: Path) -> None:
         subprocess.run([dpkg, "-x", str(debs[0]), str(folder)], check=True, capture_output=True, timeout=300)
 
 
-class PrometheusServer:
+class PrometheusServer(Supervised):
     """A Prometheus server on a free loopback port with ``config`` (a dict, as
     `sal_kafka.observe.prometheus_config` gives) and its rule files.
 
@@ -123,7 +123,7 @@ class PrometheusServer:
         self.port = port or free_port()
         self.config = config
         self.rules = rules or {}
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process = None
 
     @property
     def url(self) -> str:
@@ -180,27 +180,5 @@ class PrometheusServer:
         data = self.api("query", query=expr)
         return list(data["result"])
 
-    def detach(self) -> None:
-        """Leave the server running (`stop` then does nothing)."""
-        self.process = None
-        keep_temporary(self._tmp)  # dropping it would delete the folder
-        self._tmp = None
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
     def __enter__(self) -> PrometheusServer:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..._util import keep_temporary, sigint_deferred
+from ..._util import sigint_deferred
 from ...errors import BrokerError
+from .._process import Supervised
 from ._cluster import JVM_OPTIONS, free_port
 from ._jars import KAFKA_VERSION, find_java, maven_jars
 
@@ -126,7 +127,7 @@ def debezium_postgres(
     }
 
 
-class KafkaConnect:
+class KafkaConnect(Supervised):
     """A standalone Kafka Connect worker with ``connectors``, on loopback.
 
     Parameters
@@ -152,7 +153,8 @@ class KafkaConnect:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.rest_port = free_port()
         self.metrics_port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process = None
+        self.stop_timeout = 30.0
 
     @property
     def rest_url(self) -> str:
@@ -260,27 +262,5 @@ class KafkaConnect:
                 return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
         return "(no log)"
 
-    def detach(self) -> None:
-        """Leave the worker running (`stop` then does nothing)."""
-        self.process = None
-        keep_temporary(self._tmp)  # dropping it would delete the folder
-        self._tmp = None
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
     def __enter__(self) -> KafkaConnect:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
