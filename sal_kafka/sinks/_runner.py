@@ -232,9 +232,9 @@ class SinkRunner:
             When the back-end cannot be used at start (down, refused, an incompatible table).
         """
         offsets = self.stored_offsets()
-        partitions = self._partitions() if self.since is not None or self.until is not None else []
-        if self.since is not None:
-            offsets = self._since(offsets, partitions)
+        partitions: list[tuple[str, int]] = []
+        if self.since is not None or self.until is not None:
+            partitions, offsets = self._range_start(offsets)
         until_ms = int(self.until.timestamp() * 1000) if self.until is not None else None
         past_until: set[tuple[str, int]] = set()
         batch = Batch()
@@ -371,34 +371,25 @@ class SinkRunner:
                 )
             self.stats.set_aside[key] = self.stats.set_aside.get(key, 0) + 1
 
-    def _partitions(self) -> list[tuple[str, int]]:
-        """``(kafka topic, partition)`` of every topic stored (asked of the broker)."""
+    def _range_start(
+        self, offsets: dict[tuple[str, int], int]
+    ) -> tuple[list[tuple[str, int]], dict[tuple[str, int], int]]:
+        """For a backfill, with one consumer: ``(kafka topic, partition)`` of every topic
+        stored (asked of the broker), and ``offsets`` with, for each partition never stored
+        and a `since`, the first offset at or after it (the broker's ``offsets_for_times``;
+        its end when nothing is that new)."""
         consumer = self.session.consumer(**{"group.id": self.group_id})
         try:
             metadata = consumer.list_topics(timeout=self.session.config.timeout)
-        except KafkaException as exc:
-            raise SinkError(f"cannot reach Kafka at {self.session.config.bootstrap_servers}: {exc}") from None
-        finally:
-            consumer.close()
-        found = []
-        for topic in self.topics:
-            meta = metadata.topics.get(topic.kafka_name)
-            if meta is not None and meta.error is None:
-                found += [(topic.kafka_name, p) for p in sorted(meta.partitions)]
-        return found
-
-    def _since(
-        self, offsets: dict[tuple[str, int], int], partitions: list[tuple[str, int]]
-    ) -> dict[tuple[str, int], int]:
-        """``offsets`` and, for each partition never stored, the first offset at or after
-        `since` (the broker's ``offsets_for_times``; its end when nothing is that new)."""
-        assert self.since is not None
-        new = [tp for tp in partitions if tp not in offsets]
-        if not new:
-            return offsets
-        at = int(self.since.timestamp() * 1000)
-        consumer = self.session.consumer(**{"group.id": self.group_id})
-        try:
+            partitions = []
+            for topic in self.topics:
+                meta = metadata.topics.get(topic.kafka_name)
+                if meta is not None and meta.error is None:
+                    partitions += [(topic.kafka_name, p) for p in sorted(meta.partitions)]
+            new = [tp for tp in partitions if tp not in offsets]
+            if self.since is None or not new:
+                return partitions, offsets
+            at = int(self.since.timestamp() * 1000)
             found = consumer.offsets_for_times([TopicPartition(t, p, at) for t, p in new], timeout=10)
             result = dict(offsets)
             for tp in found:
@@ -406,12 +397,14 @@ class SinkRunner:
                     result[(tp.topic, tp.partition)] = tp.offset
                 else:  # nothing at or after since: from its end
                     result[(tp.topic, tp.partition)] = consumer.get_watermark_offsets(tp, timeout=10)[1]
+            log.info("%d partitions never stored start at %s", len(new), self.since)
+            return partitions, result
         except KafkaException as exc:
-            raise SinkError(f"cannot find the offsets at {self.since}: {exc}") from None
+            raise SinkError(
+                f"cannot find where to start at Kafka {self.session.config.bootstrap_servers}: {exc}"
+            ) from None
         finally:
             consumer.close()
-        log.info("%d partitions never stored start at %s", len(new), self.since)
-        return result
 
     def _backfilled(
         self,
