@@ -200,10 +200,10 @@ def test_every_dashboard_query_returns_the_rows_written(stack: Stack, kafka_conf
     finally:
         sink.stop()
         thread.join(30)
-    from sal_kafka.sinks.postgres._grafana import existing_tables, postgres_datasource
+    from sal_kafka.sinks.postgres._grafana import database_facts, postgres_datasource
 
     # only the tables that exist: a topic the sink does not store broke the whole Events panel
-    dashboard = component_dashboard(ktest, existing=existing_tables(database))
+    dashboard = component_dashboard(ktest, existing=database_facts(database).tables)
     json.loads(json.dumps(dashboard))
     now = datetime.datetime.now(datetime.UTC)
     start, end = (now - datetime.timedelta(hours=1)).isoformat(), (now + datetime.timedelta(minutes=1)).isoformat()

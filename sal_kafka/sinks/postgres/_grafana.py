@@ -13,18 +13,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
 import yaml
 
 from ..._grafana_uids import POSTGRES_UID
 from ..._util import write_files
 from ...schemas._model import ComponentInfo
+from ._sink import _safe
 from ._tables import table_of
 
 __all__ = [
     "component_dashboard",
     "postgres_datasource",
     "write_component_dashboards",
-    "existing_tables",
+    "DatabaseFacts",
     "database_facts",
     "POSTGRES_UID",
 ]
@@ -33,9 +35,21 @@ __all__ = [
 MAX_FIELDS_PER_PANEL: Final = 12
 
 
-def database_facts(url: str) -> tuple[int, bool]:
-    """``(PostgreSQL major version, whether TimescaleDB is installed)`` of the database at
-    ``url``, asked of it; ``(14, False)`` when it cannot be reached (said in a warning)."""
+@attrs.frozen
+class DatabaseFacts:
+    """What the generated files take from the database: its PostgreSQL major
+    ``version``, whether ``timescaledb`` is installed, and its ``tables``
+    (``schema.table``; None when it could not be asked)."""
+
+    version: int = 14
+    timescaledb: bool = False
+    tables: set[str] | None = None
+
+
+def database_facts(url: str) -> DatabaseFacts:
+    """`DatabaseFacts` of the database at ``url``, asked of it in one connection; the
+    defaults (PostgreSQL 14 without TimescaleDB, tables unknown) when it cannot be
+    reached, said in a warning."""
     import logging
 
     try:
@@ -44,36 +58,19 @@ def database_facts(url: str) -> tuple[int, bool]:
         with psycopg.connect(url, connect_timeout=5) as db:
             number = int(db.execute("SHOW server_version_num").fetchone()[0])  # type: ignore[index]
             timescale = db.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone() is not None
-        return number // 10000, timescale
-    except Exception as exc:  # an offline generation: the defaults, said
-        logging.getLogger("sal_kafka.grafana").warning(
-            "%s: cannot ask the database its version and extensions (%s): PostgreSQL 14 without TimescaleDB assumed",
-            _without_password(url),
-            exc,
-        )
-        return 14, False
-
-
-def _without_password(url: str) -> str:
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.password is None:
-        return url
-    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@")).geturl()
-
-
-def existing_tables(url: str) -> set[str] | None:
-    """The ``schema.table`` names of the database's tables, or None if it cannot be reached."""
-    try:
-        import psycopg
-
-        with psycopg.connect(url, connect_timeout=5) as db:
             found = db.execute(
                 "SELECT table_schema, table_name FROM information_schema.tables "
                 "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
             ).fetchall()
-    except Exception:
-        return None
-    return {f"{schema}.{name}" for schema, name in found}
+        return DatabaseFacts(number // 10000, timescale, {f"{schema}.{name}" for schema, name in found})
+    except Exception as exc:  # an offline generation: the defaults, said
+        logging.getLogger("sal_kafka.grafana").warning(
+            "%s: cannot ask the database its version, extensions and tables (%s): "
+            "PostgreSQL 14 without TimescaleDB assumed, panels for every topic",
+            _safe(url),
+            " ".join(str(exc).split()),  # psycopg's messages span lines
+        )
+        return DatabaseFacts()
 
 
 def postgres_datasource(url: str, version: int | None = None, timescaledb: bool | None = None) -> dict[str, Any]:
@@ -86,9 +83,9 @@ def postgres_datasource(url: str, version: int | None = None, timescaledb: bool 
     # Grafana takes a Unix socket as its folder alone: "<folder>:5432" was no address at all
     address = host if host.startswith("/") else f"{host}:{parsed.port or 5432}"
     if version is None or timescaledb is None:
-        asked_version, asked_timescale = database_facts(url)
-        version = asked_version if version is None else version
-        timescaledb = asked_timescale if timescaledb is None else timescaledb
+        asked = database_facts(url)
+        version = asked.version if version is None else version
+        timescaledb = asked.timescaledb if timescaledb is None else timescaledb
     return {
         "apiVersion": 1,
         "datasources": [
@@ -172,7 +169,7 @@ def component_dashboard(
     topics : sequence of str, optional
         Only these topics (``tel_x``, ``evt_x``): those the sink stores (its ``--topic``).
     existing : set of str, optional
-        The tables that exist (``schema.table``, e.g. `existing_tables`): without
+        The tables that exist (``schema.table``, e.g. `DatabaseFacts.tables`): without
         ``topics``, only topics whose table exists get a panel (a missing table broke
         the whole events panel).
     """
@@ -291,8 +288,10 @@ def write_component_dashboards(
     """Write the PostgreSQL datasource and one dashboard per component under ``out/grafana``:
     panels for ``topics`` (the sink's ``--topic``), else for the tables the database has."""
     root = Path(out) / "grafana"
-    existing = None if topics else existing_tables(postgres_url)
-    files = {root / "datasources" / "sal-kafka-postgres.yaml": yaml.safe_dump(postgres_datasource(postgres_url))}
+    facts = database_facts(postgres_url)  # asked once, for the datasource and the panels
+    datasource = postgres_datasource(postgres_url, facts.version, facts.timescaledb)
+    files = {root / "datasources" / "sal-kafka-postgres.yaml": yaml.safe_dump(datasource)}
+    existing = None if topics else facts.tables
     for component in components:
         files[root / "dashboards" / f"sal-kafka-{component.name.lower()}.json"] = json.dumps(
             component_dashboard(component, topics, existing), indent=2
