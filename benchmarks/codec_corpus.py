@@ -28,7 +28,6 @@ import statistics
 import struct
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer  # noqa: E402
 from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
 
+from benchmarks.codec_ratios import interleaved  # noqa: E402
 from sal_kafka import Codec, ComponentInfo, TopicInfo  # noqa: E402
 from sal_kafka.codec import NATIVE  # noqa: E402
 from sal_kafka.schemas import INT_RANGES  # noqa: E402
@@ -75,28 +75,6 @@ def random_value(topic: TopicInfo, name: str, rng: random.Random) -> Any:
 def record_of(topic: TopicInfo) -> dict[str, Any]:
     rng = random.Random(topic.full_name)
     return {name: random_value(topic, name, rng) for name in topic.fields}
-
-
-def batch_size(fn: Callable[[], Any], target_s: float) -> int:
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < target_s:
-        fn()
-        n += 1
-    return max(n, 1)
-
-
-def interleaved(contenders: dict[str, Callable[[], Any]], rounds: int, target_s: float) -> dict[str, float]:
-    """Median µs per call of each contender over ``rounds`` interleaved rounds."""
-    sizes = {name: batch_size(fn, target_s) for name, fn in contenders.items()}
-    samples: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, fn in contenders.items():
-            n = sizes[name]
-            start = time.perf_counter()
-            for _ in range(n):
-                fn()
-            samples[name].append((time.perf_counter() - start) / n * 1e6)
-    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 class MismatchError(Exception):
@@ -167,7 +145,7 @@ def topics(sample: int | None) -> list[TopicInfo]:
 
 
 def distribution(values: list[float]) -> str:
-    q = statistics.quantiles(values, n=20)
+    q = statistics.quantiles(values, n=20, method="inclusive")  # within min..max on a small sample
     return (
         f"min {min(values):.2f}x, p5 {q[0]:.2f}x, p25 {q[4]:.2f}x, median {statistics.median(values):.2f}x, "
         f"p75 {q[14]:.2f}x, max {max(values):.2f}x; below 1.0x: {sum(v < 1 for v in values)} of {len(values)}"

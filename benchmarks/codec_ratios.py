@@ -43,8 +43,10 @@ def per_call_us(fn: Callable[[], Any], target_s: float = 0.01) -> int:
     return max(n, 1)
 
 
-def interleaved(contenders: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
-    batches = {name: per_call_us(fn) for name, fn in contenders.items()}
+def interleaved(contenders: dict[str, Callable[[], Any]], rounds: int, target_s: float = 0.01) -> dict[str, float]:
+    """Median µs per call of each contender over ``rounds`` interleaved rounds of
+    batches of about ``target_s`` each."""
+    batches = {name: per_call_us(fn, target_s) for name, fn in contenders.items()}
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
