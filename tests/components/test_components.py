@@ -6,6 +6,7 @@ The same behaviour across processes on the real broker is in test_components_sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator
@@ -40,6 +41,22 @@ KMIRROR = ComponentInfo.load("KMirror", BUNDLED)
 
 def new_session() -> Session:
     return Session(KafkaConfig(timeout=2.0), transport=MemoryTransport(), registry=SchemaRegistry("mock://components"))
+
+
+@contextlib.asynccontextmanager
+async def started(csc: Any) -> AsyncIterator[tuple[Any, Remote]]:
+    """``csc`` started, with a Remote of it on its session; both closed after, and the session."""
+    try:
+        await csc.start_task
+        remote = Remote(csc.io.component, csc.io.index, session=csc.session)
+        await remote.start_task
+        try:
+            yield csc, remote
+        finally:
+            await remote.close()
+    finally:
+        await csc.close()
+        csc.session.close()
 
 
 class Csc(BaseCsc):
@@ -412,21 +429,14 @@ async def test_a_huge_failure_result_is_cut_so_that_the_ack_arrives() -> None:
     was never delivered and the commander waited its whole timeout."""
     from sal_kafka.components._topics import MAX_RESULT_CHARS
 
-    session = new_session()
-    csc = HugeFailure(KTEST, 1, session=session, allow_missing_callbacks=True, initial_state=State.ENABLED)
-    await csc.start_task
-    remote = Remote(KTEST, 1, session=session)
-    await remote.start_task
-    try:
+    async with started(
+        HugeFailure(KTEST, 1, session=new_session(), allow_missing_callbacks=True, initial_state=State.ENABLED)
+    ) as (csc, remote):
         with pytest.raises(AckError) as failed:
             await remote.cmd_setScalars.set_start(int0=1, timeout=5)
         result = failed.value.ackcmd.result
         assert result.startswith("Failed: xxx") and result.endswith("more characters in the controller's log)")
         assert len(result) < MAX_RESULT_CHARS + 100
-    finally:
-        await remote.close()
-        await csc.close()
-        session.close()
 
 
 def test_private_seqnum_by_name_is_honoured_and_stamps_are_refused() -> None:
@@ -696,12 +706,7 @@ def config_pkg(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 async def test_a_configurable_csc_reads_validates_and_applies_its_configuration(config_pkg: Any) -> None:
     """Before: ``start configurationOverride=foo.yaml`` was accepted and ignored, and
     configurationsAvailable / configurationApplied were never written."""
-    session = new_session()
-    csc = Configured(session=session)
-    await csc.start_task
-    remote = Remote(KTEST, 1, session=session)
-    await remote.start_task
-    try:
+    async with started(Configured(session=new_session())) as (csc, remote):
         assert csc.config_dir == config_pkg.resolve() and csc.schema_version == "v1"
         available = await remote.evt_configurationsAvailable.aget(timeout=5)
         assert available.overrides == "bad.yaml,fast.yaml,list.yaml" and available.schemaVersion == "v1"
@@ -722,10 +727,6 @@ async def test_a_configurable_csc_reads_validates_and_applies_its_configuration(
         assert config.retries == 3  # no file sets it: the schema's default
         applied = await remote.evt_configurationApplied.next(flush=False, timeout=5)
         assert applied.configurations == "_init.yaml,_summit.yaml,fast.yaml" and applied.schemaVersion == "v1"
-    finally:
-        await remote.close()
-        await csc.close()
-        session.close()
 
 
 async def test_a_configurable_csc_s_initial_state_uses_its_override(config_pkg: Any) -> None:
@@ -808,12 +809,7 @@ def test_the_defaulting_validator_fills_in_the_schema_s_defaults() -> None:
 async def test_set_summary_state_walks_a_csc_through_its_states_and_reports_them() -> None:
     from sal_kafka.salobj import set_summary_state
 
-    session = new_session()
-    csc = Csc(KTEST, 1, session=session, allow_missing_callbacks=True)
-    await csc.start_task
-    remote = Remote(KTEST, 1, session=session)
-    await remote.start_task
-    try:
+    async with started(Csc(KTEST, 1, session=new_session(), allow_missing_callbacks=True)) as (csc, remote):
         assert await set_summary_state(remote, State.ENABLED, timeout=5) == [
             State.STANDBY,
             State.DISABLED,
@@ -836,27 +832,14 @@ async def test_set_summary_state_walks_a_csc_through_its_states_and_reports_them
             State.STANDBY,
             State.DISABLED,
         ]
-    finally:
-        await remote.close()
-        await csc.close()
-        session.close()
 
 
 async def test_a_configurable_csc_s_start_override_goes_through_set_summary_state(config_pkg: Any) -> None:
     from sal_kafka.salobj import set_summary_state
 
-    session = new_session()
-    csc = Configured(session=session)
-    await csc.start_task
-    remote = Remote(KTEST, 1, session=session)
-    await remote.start_task
-    try:
+    async with started(Configured(session=new_session())) as (csc, remote):
         await set_summary_state(remote, State.DISABLED, override="fast.yaml", timeout=5)
         assert csc.configs[-1].speed == 5.5
-    finally:
-        await remote.close()
-        await csc.close()
-        session.close()
 
 
 async def test_remote_takes_ts_salobj_s_positional_domain() -> None:

@@ -20,7 +20,7 @@ from sal_kafka.sinks import AsyncPostgresSink, PostgresSink, SinkError, identifi
 from sal_kafka.sinks.postgres._tables import schema_of
 from sal_kafka.testing import EmbeddedPostgres, Stack, sample_record
 from tests.conftest import BUNDLED
-from tests.sinks import with_search_path
+from tests.sinks import running, with_search_path
 
 pytestmark = [pytest.mark.broker, pytest.mark.server]
 
@@ -71,13 +71,8 @@ def test_tables_columns_and_values(stack: Stack, kafka_config: KafkaConfig, data
     with Writer(ktest, "tel_arrays", index=3, config=kafka_config) as arrays:
         sent_arrays = arrays.write(sample_record(arrays.topic), wait=True)
     sink = PostgresSink(database, [ktest], config=kafka_config, topics=["evt_scalars", "tel_arrays"], max_delay=0.1)
-    thread = threading.Thread(target=sink.run)
-    thread.start()
-    try:
+    with running(sink):
         assert wait_rows(database, "ktest_evt_scalars", 1) == 1 and wait_rows(database, "ktest_tel_arrays", 1) == 1
-    finally:
-        sink.stop()
-        thread.join(30)
     types = column_types(database, "ktest_evt_scalars")
     assert types["time"] == "timestamp with time zone" and types["salindex"] == "integer"
     assert types["boolean0"] == "boolean" and types["byte0"] == "smallint" and types["short0"] == "smallint"
@@ -192,14 +187,9 @@ def test_every_dashboard_query_returns_the_rows_written(stack: Stack, kafka_conf
             for _ in range(3):
                 writer.write(sample_record(writer.topic), wait=True)
     sink = PostgresSink(database, [ktest], config=kafka_config, max_delay=0.1)
-    thread = threading.Thread(target=sink.run)
-    thread.start()
-    try:
+    with running(sink):
         for table in ("ktest_evt_summarystate", "ktest_evt_scalars", "ktest_tel_scalars"):
             assert wait_rows(database, table, 3) == 3
-    finally:
-        sink.stop()
-        thread.join(30)
     from sal_kafka.sinks.postgres._grafana import database_facts, postgres_datasource
 
     # only the tables that exist: a topic the sink does not store broke the whole Events panel
@@ -247,14 +237,9 @@ def test_host_metrics_end_to_end(stack: Stack, kafka_config: KafkaConfig, databa
             read.setdefault(received.topic, []).append(received.data["private_seqNum"])
     assert {t: len(v) for t, v in read.items()} == {**{t: samples for t in topics[:4]}, "evt_thresholdCrossed": 1}
     sink = PostgresSink(database, [hosts], config=kafka_config, topics=topics, max_delay=0.1)
-    thread = threading.Thread(target=sink.run)
-    thread.start()
-    try:
+    with running(sink):
         for topic in topics:
             assert wait_rows(database, f"hostmetrics_{topic.lower()}", len(read[topic])) == len(read[topic])
-    finally:
-        sink.stop()
-        thread.join(30)
     for topic in topics:
         stored = [
             r[0]
@@ -362,9 +347,7 @@ def test_offsets_go_to_a_consumer_group_and_a_row_is_one_message(
             writer.write(sample_record(writer.topic))
     group = f"sink-{kafka_config.topic_subname}"
     sink = PostgresSink(database, [ktest], config=kafka_config, topics=["evt_scalars"], max_delay=0.1, group_id=group)
-    thread = threading.Thread(target=sink.run)
-    thread.start()
-    try:
+    with running(sink):
         assert wait_rows(database, "ktest_evt_scalars", 7) == 7
         topic = writer.topic.kafka_name
         probe = Consumer({"bootstrap.servers": stack.bootstrap_servers, "group.id": group})
@@ -373,9 +356,6 @@ def test_offsets_go_to_a_consumer_group_and_a_row_is_one_message(
             assert time.monotonic() < deadline, committed  # committed after the database, asynchronously
             time.sleep(0.2)
         probe.close()
-    finally:
-        sink.stop()
-        thread.join(30)
     indexes = rows(database, "SELECT indexdef FROM pg_indexes WHERE tablename = 'ktest_evt_scalars'")
     assert any("UNIQUE" in i[0] and "(kafka_partition, kafka_offset)" in i[0] for i in indexes), indexes
     with pytest.raises(psycopg.errors.UniqueViolation), psycopg.connect(database) as db:
@@ -401,14 +381,9 @@ def test_the_sink_says_where_it_starts_and_how_it_goes(
             writer.write(sample_record(writer.topic))
     caplog.set_level(logging.INFO, logger="sal_kafka")
     sink = PostgresSink(database, [ktest], config=kafka_config, topics=["evt_scalars"], max_delay=0.1)
-    thread = threading.Thread(target=sink.run)
-    thread.start()
-    try:
+    with running(sink):
         assert wait_rows(database, "ktest_evt_scalars", 3) == 3
         time.sleep(1.0)
-    finally:
-        sink.stop()
-        thread.join(30)
     text = caplog.text
     assert "storing 1 topics of KTest in PostgreSQL at postgresql://" in text and "group sal-kafka-sink" in text
     assert re.search(r"stored 3 rows in 1 tables \(\d+ rows/s over the last 0.3 s\), 0 set aside", text), text
@@ -423,13 +398,8 @@ def test_enumerations_have_lookup_tables(stack: Stack, kafka_config: KafkaConfig
     sink = PostgresSink(
         database, [ktest], config=kafka_config, topics=["evt_testState", "evt_summaryState"], max_delay=0.1
     )
-    thread = threading.Thread(target=sink.run)
-    thread.start()
-    try:
+    with running(sink):
         assert wait_rows(database, "ktest_evt_teststate", 1) == 1
-    finally:
-        sink.stop()
-        thread.join(30)
     members = set(rows(database, "SELECT component, enumeration, member, value FROM sal_kafka_enumerations"))
     assert {
         ("KTest", "DriveMode", "Auto", 4),
@@ -487,13 +457,8 @@ def test_a_backfill_of_a_time_range(stack: Stack, kafka_config: KafkaConfig, dat
     assert [r[0] for r in rows(database, "SELECT int0 FROM ktest_evt_scalars ORDER BY kafka_offset")] == [4, 5, 6, 7, 8]
     # the sink resumes after the range: the rest, and only the rest
     rest = PostgresSink(database, [ktest], config=kafka_config, topics=["evt_scalars"], max_delay=0.1)
-    thread = threading.Thread(target=rest.run)
-    thread.start()
-    try:
+    with running(rest):
         assert wait_rows(database, "ktest_evt_scalars", 8) == 8
-    finally:
-        rest.stop()
-        thread.join(30)
     assert [r[0] for r in rows(database, "SELECT int0 FROM ktest_evt_scalars ORDER BY kafka_offset")] == [
         4,
         5,

@@ -14,7 +14,6 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from sal_kafka import ComponentInfo, KafkaConfig, Writer
 from sal_kafka.sinks import PostgresSink
 from sal_kafka.testing import Stack, sample_record
 from tests.conftest import BUNDLED
-from tests.sinks import with_search_path
+from tests.sinks import running, with_search_path
 from tests.sinks.test_sink import rows, wait_rows
 
 pytestmark = [pytest.mark.broker, pytest.mark.server]
@@ -103,14 +102,9 @@ def database(timescaledb: str, kafka_config: KafkaConfig) -> str:
 def store(url: str, component: ComponentInfo, config: KafkaConfig, topics: list[str], expected: dict[str, int]) -> bool:
     """Run a sink until each table holds its expected rows; its ``timescale`` choice."""
     sink = PostgresSink(url, [component], config=config, topics=topics, max_delay=0.05)
-    thread = threading.Thread(target=sink.run)
-    thread.start()
-    try:
+    with running(sink):
         for table, number in expected.items():
             assert wait_rows(url, table, number) == number, table
-    finally:
-        sink.stop()
-        thread.join(30)
     return sink.timescale
 
 
@@ -179,13 +173,8 @@ def test_retention_policy_and_one_minute_aggregates(stack: Stack, kafka_config: 
     sink.connect().close()
     jobs = rows(database, "SELECT proc_name FROM timescaledb_information.jobs WHERE proc_name LIKE 'policy_%'")
     assert {j[0] for j in jobs} >= {"policy_retention", "policy_refresh_continuous_aggregate"}
-    thread = threading.Thread(target=sink.run)
-    thread.start()
-    try:
+    with running(sink):
         assert wait_rows(database, "ktest_tel_scalars", 10) == 10
-    finally:
-        sink.stop()
-        thread.join(30)
     with psycopg.connect(database, autocommit=True) as db:
         db.execute("CALL refresh_continuous_aggregate('ktest_tel_scalars_1m', NULL, NULL)")
     (total,) = rows(database, "SELECT sum(messages) FROM ktest_tel_scalars_1m WHERE salindex = 2")
