@@ -84,7 +84,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _assign(consumer: Any, topics: list[str], args: argparse.Namespace, timeout: float) -> None:
+def _assign(consumer: Any, topics: list[str], args: argparse.Namespace, since_ms: int | None, timeout: float) -> None:
     try:
         metadata = consumer.list_topics(timeout=timeout)
     except KafkaException as exc:
@@ -96,9 +96,8 @@ def _assign(consumer: Any, topics: list[str], args: argparse.Namespace, timeout:
             raise ConfigError(f"topic {topic!r} does not exist")
         for p in sorted(meta.partitions):
             partitions.append(TopicPartition(topic, p, OFFSET_END if args.from_end else OFFSET_BEGINNING))
-    if args.since is not None:
-        at = parse_since(args.since)
-        wanted = [TopicPartition(tp.topic, tp.partition, at) for tp in partitions]
+    if since_ms is not None:
+        wanted = [TopicPartition(tp.topic, tp.partition, since_ms) for tp in partitions]
         try:
             found = consumer.offsets_for_times(wanted, timeout=timeout)
         except KafkaException as exc:
@@ -118,6 +117,7 @@ def run_read_any(args: argparse.Namespace, config: KafkaConfig) -> int:
     counts = {"messages": 0, "undecodable": 0}
     stop = {"asked": False, "until": False}
     until_ms = parse_since(args.until) if args.until else None
+    since_ms = parse_since(args.since) if args.since is not None else None  # a bad time: said before connecting
 
     def interrupted(*_: Any) -> None:  # Ctrl-C: end as after the last message, with the summary
         stop["asked"] = True
@@ -129,7 +129,7 @@ def run_read_any(args: argparse.Namespace, config: KafkaConfig) -> int:
             registry = session.registry if config.registry.url else None
             consumer = session.consumer(**{"enable.auto.commit": False, "group.id": "sal-kafka-read-any"})
             try:
-                _assign(consumer, topics, args, config.timeout)
+                _assign(consumer, topics, args, since_ms, config.timeout)
                 if args.ready_file:
                     open(args.ready_file, "a").close()
                 idle_since = time.monotonic()
